@@ -1,0 +1,114 @@
+"""``Function``: one node of the graph, forward on arrays and backward on Tensors.
+
+The one rule of the autodiff (docs/architecture.md): ``forward`` computes on raw
+arrays, ``backward`` computes with Tensor operations. Because backward is made of
+differentiable ops, running it with graph recording on (``create_graph=True``) builds
+the graph of the gradient itself, so second derivatives work for every op.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from scratchgan import backend
+from scratchgan.autograd import grad_mode
+
+
+class Function:
+    """Base class of every differentiable primitive.
+
+    Subclasses implement
+
+    * ``forward(self, *arrays) -> array``: the value, from the inputs' raw arrays; it may
+      keep arrays it will need (masks, statistics) as attributes of ``self``;
+    * ``backward(self, grad_output) -> tuple``: one Tensor (or None) per input, the
+      vector-Jacobian product, written with Tensor operations. It reads the inputs and
+      the output as Tensors through ``self.inputs`` and ``self.output``, and may skip an
+      input whose ``self.needs_input_grad[i]`` is False.
+
+    Non-Tensor arguments (stride, axis, a boolean mask) are keyword parameters of
+    ``apply`` and become attributes of the node.
+    """
+
+    def __init__(self, **params):
+        self.__dict__.update(params)
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self._inputs: tuple = ()
+        self._input_versions: tuple[int, ...] = ()
+        self._output_ref = None
+        self._output_version = 0
+        self._freed = False
+
+    xp_of = staticmethod(backend.get_array_module)  # numpy or cupy, following the data
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on Tensors; record the node when any input requires grad."""
+        from scratchgan.autograd.tensor import Tensor  # tensor.py imports this module
+
+        for position, value in enumerate(inputs):
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"{cls.__name__}: input {position} must be a Tensor, got {type(value).__name__}"
+                )
+        node = cls(**params)
+        output_data = node.forward(*(tensor.data for tensor in inputs))
+        requires_grad = grad_mode.is_grad_enabled() and any(t.requires_grad for t in inputs)
+        output = Tensor(output_data, requires_grad=requires_grad)
+        if requires_grad:
+            node._inputs = inputs
+            node._input_versions = tuple(t._version for t in inputs)
+            node._output_ref = weakref.ref(output)  # a strong reference would be a cycle
+            output._creator = node
+        return output
+
+    def forward(self, *arrays):
+        raise NotImplementedError(f"{self.name} does not define forward")
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"{self.name} does not define backward")
+
+    # -- what backward may read -------------------------------------------------
+    @property
+    def inputs(self) -> tuple:
+        """The input Tensors, checked against in-place changes since forward."""
+        self._check_alive()
+        for position, (tensor, version) in enumerate(zip(self._inputs, self._input_versions)):
+            if tensor._version != version:
+                raise RuntimeError(
+                    f"{self.name}.backward: input {position} (shape {tensor.shape}) was modified "
+                    f"in place after the forward pass (version {tensor._version}, expected "
+                    f"{version}); its gradient would be wrong. Recompute the forward pass after "
+                    f"changing it (e.g. after optimizer.step())."
+                )
+        return self._inputs
+
+    @property
+    def output(self):
+        """The output Tensor (alive whenever backward reaches this node)."""
+        self._check_alive()
+        output = self._output_ref()
+        if output is None:
+            raise RuntimeError(f"{self.name}.backward: the output Tensor no longer exists")
+        if output._version != self._output_version:
+            raise RuntimeError(
+                f"{self.name}.backward: the output (shape {output.shape}) was modified in place "
+                f"after the forward pass; its gradient would be wrong"
+            )
+        return output
+
+    def _check_alive(self):
+        if self._freed:
+            raise RuntimeError(
+                f"{self.name}: trying to backward through the graph a second time, but its "
+                f"saved values were freed by the first backward; pass retain_graph=True to the "
+                f"first backward (or grad) call if you need to go through it again"
+            )
+
+    def release(self):
+        """Called by the engine after backward when the graph is not retained."""
+        self._freed = True

@@ -1,0 +1,108 @@
+"""Which array module holds the data, and which kernel set runs the heavy primitives.
+
+Two independent choices, kept apart on purpose:
+
+* The *array module* (``numpy`` or ``cupy``) follows the data: an op asks
+  ``get_array_module(*arrays)`` and never calls ``numpy.`` on tensor data directly,
+  so the same op code runs on the CPU and on the GPU.
+* The *kernel set* ("numpy" | "numba" | "cupy") decides who computes the forward array
+  function of a heavy primitive (conv2d, conv_transpose2d, conv2d_weight, matmul).
+  Every primitive has a readable NumPy reference in ``scratchgan.ops``; an
+  accelerated kernel set may override it by name. Ops ask
+  ``kernel(name, reference)`` and get the active set's version, or the reference.
+
+The calculus (every backward) never depends on the kernel set: only forward array
+functions are accelerated.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Callable
+
+import numpy
+
+BACKENDS = ("numpy", "numba", "cupy")
+
+# name -> module path of the kernel set; each module exposes KERNELS: dict[str, Callable]
+_KERNEL_SET_MODULES = {
+    "numba": "scratchgan.kernels.numba_cpu",
+    "cupy": "scratchgan.kernels.cupy_gpu",
+}
+_INSTALL_HINTS = {
+    "numba": "pip install 'scratchgan[numba]'  (or: pip install numba)",
+    "cupy": "pip install 'scratchgan[gpu]'  (or: pip install cupy-cuda12x)",
+}
+
+_active_name = "numpy"
+_active_kernels: dict[str, Callable] = {}
+
+
+class BackendUnavailableError(RuntimeError):
+    """An optional dependency needed by the requested backend is missing."""
+
+
+def get_array_module(*arrays):
+    """Return ``cupy`` if any argument is a CuPy array, else ``numpy`` (Chainer's rule)."""
+    for array in arrays:
+        module = type(array).__module__
+        if module.startswith("cupy"):
+            return importlib.import_module("cupy")
+    return numpy
+
+
+def to_numpy(array) -> numpy.ndarray:
+    """A NumPy copy (or view) of a NumPy or CuPy array."""
+    if type(array).__module__.startswith("cupy"):
+        return array.get()
+    return numpy.asarray(array)
+
+
+def _load_kernel_set(name: str) -> dict[str, Callable]:
+    if name == "numpy":
+        return {}
+    try:
+        module = importlib.import_module(_KERNEL_SET_MODULES[name])
+    except ImportError as error:
+        raise BackendUnavailableError(
+            f"set_backend({name!r}): {error.name or 'a dependency'} is not installed; "
+            f"install it with: {_INSTALL_HINTS[name]}"
+        ) from error
+    return dict(module.KERNELS)
+
+
+def set_backend(name: str) -> None:
+    """Select the kernel set: "numpy" (readable reference), "numba" (fast CPU), "cupy" (GPU)."""
+    global _active_name, _active_kernels
+    if name not in BACKENDS:
+        raise ValueError(f"set_backend: unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    _active_kernels = _load_kernel_set(name)
+    _active_name = name
+
+
+def get_backend() -> str:
+    """The name of the active kernel set."""
+    return _active_name
+
+
+def kernel(name: str, reference: Callable) -> Callable:
+    """The active kernel set's implementation of primitive ``name``, or the NumPy ``reference``."""
+    return _active_kernels.get(name, reference)
+
+
+def available_backends() -> list[str]:
+    """Backends whose optional dependencies import on this machine."""
+    found = ["numpy"]
+    for name in ("numba", "cupy"):
+        try:
+            _load_kernel_set(name)
+        except BackendUnavailableError:
+            continue
+        found.append(name)
+    return found
+
+
+_env_backend = os.environ.get("SCRATCHGAN_BACKEND")
+if _env_backend:
+    set_backend(_env_backend)

@@ -1,0 +1,57 @@
+"""Matrix multiplication (batched, broadcasting) and the affine map of a Linear layer."""
+
+from __future__ import annotations
+
+from scratchgan import backend
+from scratchgan.autograd.function import Function
+from scratchgan.ops import shape as shape_ops
+from scratchgan.ops.reduce import unbroadcast
+
+
+def matmul_array(a, b):
+    """The NumPy reference of the matmul kernel (BLAS through xp.matmul)."""
+    return backend.get_array_module(a, b).matmul(a, b)
+
+
+class MatMul(Function):
+    """C = A B over the last two axes;  dA = G B^T, dB = A^T G (batch axes unbroadcast)."""
+
+    def forward(self, a, b):
+        return backend.kernel("matmul", matmul_array)(a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        grad_a = grad_b = None
+        if self.needs_input_grad[0]:
+            grad_a = unbroadcast(MatMul.apply(g, shape_ops.swapaxes(b, -1, -2)), a.shape)
+        if self.needs_input_grad[1]:
+            grad_b = unbroadcast(MatMul.apply(shape_ops.swapaxes(a, -1, -2), g), b.shape)
+        return grad_a, grad_b
+
+
+def matmul(a, b):
+    """NumPy's matmul: 1-d operands are promoted to matrices and the added axis removed."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}")
+    a2 = shape_ops.unsqueeze(a, 0) if a.ndim == 1 else a
+    b2 = shape_ops.unsqueeze(b, 1) if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not align ({a2.shape[-1]} != {b2.shape[-2]})"
+        )
+    out = MatMul.apply(a2, b2)
+    if a.ndim == 1:
+        out = shape_ops.squeeze(out, -2)
+    if b.ndim == 1:
+        out = shape_ops.squeeze(out, -1)
+    return out
+
+
+def linear(x, weight, bias=None):
+    """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch."""
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input has {x.shape[-1]} features (shape {x.shape}), expected {weight.shape[1]}"
+        )
+    out = matmul(x, shape_ops.transpose(weight))
+    return out if bias is None else out + bias

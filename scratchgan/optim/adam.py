@@ -1,0 +1,58 @@
+"""Adam (Kingma & Ba 2015) with PyTorch's arithmetic, L2 weight decay and AMSGrad."""
+
+from __future__ import annotations
+
+import math
+
+from scratchgan.autograd.grad_mode import no_grad
+from scratchgan.optim.optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2  (v_max <- max(v_max, v) with AMSGrad);
+    p <- p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def _check_hyperparameters(self, group):
+        beta1, beta2 = group["betas"]
+        if group["lr"] < 0 or group["eps"] < 0 or group["weight_decay"] < 0:
+            raise ValueError(f"Adam: lr, eps and weight_decay must be >= 0, got {group['lr']}, "
+                             f"{group['eps']}, {group['weight_decay']}")
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"Adam: betas must lie in [0, 1), got {group['betas']}")
+
+    @no_grad()
+    def step(self):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param, grad, state in self._params_with_grad(group):
+                xp = param.xp
+                if group["maximize"]:
+                    grad = -grad
+                if group["weight_decay"]:
+                    grad = grad + group["weight_decay"] * param.data
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = xp.zeros_like(param.data)
+                    state["exp_avg_sq"] = xp.zeros_like(param.data)
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = xp.zeros_like(param.data)
+                state["step"] += 1
+                step = state["step"]
+                # lerp form, as PyTorch: m + (1 - b1)(g - m) == b1 m + (1 - b1) g up to rounding
+                state["exp_avg"] = state["exp_avg"] + (1 - beta1) * (grad - state["exp_avg"])
+                state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + (1 - beta2) * grad * grad
+                second_moment = state["exp_avg_sq"]
+                if group["amsgrad"]:
+                    state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], second_moment)
+                    second_moment = state["max_exp_avg_sq"]
+                bias_correction1 = 1 - beta1 ** step
+                bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+                denominator = xp.sqrt(second_moment) / bias_correction2_sqrt + group["eps"]
+                step_size = group["lr"] / bias_correction1
+                param.data = param.data - step_size * (state["exp_avg"] / denominator)
