@@ -1,0 +1,61 @@
+"""Shared test configuration.
+
+* Hypothesis profiles: ``ci`` (default; fast, fixed seed so CI is reproducible),
+  ``dev`` and ``nightly`` (thorough). Choose with HYPOTHESIS_PROFILE=nightly.
+* Parity tests (marker ``parity``) compare against PyTorch. Locally they skip when torch
+  is missing; under CI (the ``CI`` environment variable set) a skipped parity test is
+  turned into a failure, so a broken install can never pass silently.
+"""
+
+import os
+
+import numpy
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=12, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev", max_examples=30, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "nightly", max_examples=300, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+@pytest.fixture
+def torch():
+    """PyTorch in float64-by-default mode; skips locally if missing (fails under CI, see below)."""
+    module = pytest.importorskip("torch")
+    previous = module.get_default_dtype()
+    module.set_default_dtype(module.float64)
+    module.manual_seed(0)
+    yield module
+    module.set_default_dtype(previous)
+
+
+@pytest.fixture
+def rng():
+    return numpy.random.default_rng(12345)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and item.get_closest_marker("parity") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"parity test skipped under CI (a skip is a failure here): {report.longrepr}"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "torch" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.parity)
