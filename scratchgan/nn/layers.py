@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy
 
 from scratchgan.autograd.tensor import DEFAULT_FLOAT, Tensor
@@ -290,14 +292,19 @@ class Upsample(Module):
 
 
 class Sequential(Module):
-    """Modules applied in order; children are named "0", "1", ... as in PyTorch."""
+    """Modules applied in order; children are named "0", "1", ... as in PyTorch, or by the
+    keys of a single OrderedDict argument."""
 
     def __init__(self, *modules):
         super().__init__()
-        for index, module in enumerate(modules):
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            named = list(modules[0].items())
+        else:
+            named = [(str(index), module) for index, module in enumerate(modules)]
+        for name, module in named:
             if not isinstance(module, Module):
-                raise TypeError(f"Sequential: argument {index} is a {type(module).__name__}, not a Module")
-            self.add_module(str(index), module)
+                raise TypeError(f"Sequential: {name} is a {type(module).__name__}, not a Module")
+            self.add_module(name, module)
 
     def forward(self, x):
         for module in self._modules.values():
@@ -305,10 +312,9 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, index):
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return Sequential(*modules[index])
-        return modules[index]
+        if isinstance(index, slice):  # keep the children's names, as PyTorch
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return list(self._modules.values())[index]
 
     def __len__(self):
         return len(self._modules)

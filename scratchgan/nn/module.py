@@ -32,6 +32,7 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # -- registration -----------------------------------------------------------------
@@ -91,7 +92,19 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
     def __call__(self, *args, **kwargs):
+        for hook in self._forward_pre_hooks.values():
+            hook(self, args)
         return self.forward(*args, **kwargs)
+
+    def register_forward_pre_hook(self, hook) -> int:
+        """``hook(module, args)`` runs before every forward (spectral norm recomputes its weight there).
+        Returns a handle for ``remove_forward_pre_hook``."""
+        handle = max(self._forward_pre_hooks, default=-1) + 1
+        self._forward_pre_hooks[handle] = hook
+        return handle
+
+    def remove_forward_pre_hook(self, handle: int):
+        del self._forward_pre_hooks[handle]
 
     def train(self, mode: bool = True):
         for module in self.modules():
@@ -114,12 +127,13 @@ class Module:
         return self
 
     # -- traversal ------------------------------------------------------------------------
-    def named_modules(self, prefix: str = ""):
-        """(name, module) for this module and every descendant, depth first (iterative)."""
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True):
+        """(name, module) for this module and every descendant, depth first (iterative).
+        A module reachable under several names is listed once unless remove_duplicate=False."""
         stack, seen = [(prefix, self)], set()
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
+            if remove_duplicate and id(module) in seen:
                 continue
             seen.add(id(module))
             yield name, module
@@ -159,28 +173,21 @@ class Module:
         return (b for _, b in self.named_buffers(recurse=recurse))
 
     def apply(self, fn):
-        """Call ``fn(module)`` on every descendant, children first (as PyTorch)."""
-        for module in reversed(list(self.modules())):
-            fn(module)
+        """Call ``fn(module)`` on each child's subtree in order, then on self (PyTorch's order)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
         return self
 
     # -- state dict -----------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, numpy.ndarray]":
-        """{name: NumPy array} with PyTorch's keys and order (copies, safe to keep)."""
-        state = OrderedDict()
-        for module_name, module in self.named_modules():
-            prefix = f"{module_name}." if module_name else ""
-            for name, parameter in module._parameters.items():
-                if parameter is not None:
-                    state[prefix + name] = parameter.numpy().copy()
-            for name, buffer in module._buffers.items():
-                if buffer is not None and name not in module._non_persistent:
-                    state[prefix + name] = buffer.numpy().copy()
-        return state
+        """{name: NumPy array} with PyTorch's keys and order (copies, safe to keep).
+        A module shared under several names appears under each of them, as in PyTorch."""
+        return OrderedDict((key, tensor.numpy().copy()) for key, tensor in self._state_tensors().items())
 
     def _state_tensors(self) -> "OrderedDict[str, Tensor]":
         tensors = OrderedDict()
-        for module_name, module in self.named_modules():
+        for module_name, module in self.named_modules(remove_duplicate=False):
             prefix = f"{module_name}." if module_name else ""
             for name, parameter in module._parameters.items():
                 if parameter is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from scratchgan import backend
 from scratchgan.autograd.function import Function
 from scratchgan.ops import shape as shape_ops
+from scratchgan.ops._common import as_tensor
 from scratchgan.ops.reduce import unbroadcast
 
 
@@ -31,6 +32,10 @@ class MatMul(Function):
 
 def matmul(a, b):
     """NumPy's matmul: 1-d operands are promoted to matrices and the added axis removed."""
+    from scratchgan.autograd.tensor import Tensor
+
+    a = a if isinstance(a, Tensor) else as_tensor(a, b)
+    b = b if isinstance(b, Tensor) else as_tensor(b, a)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}")
     a2 = shape_ops.unsqueeze(a, 0) if a.ndim == 1 else a

@@ -89,7 +89,10 @@ def nll_loss(log_probs, labels, reduction="mean"):
             f"and {labels.shape} of dtype {labels.dtype}"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= log_probs.shape[1]):
-        raise ValueError(f"nll_loss: labels must lie in [0, {log_probs.shape[1]})")
+        raise ValueError(
+            f"nll_loss: labels must lie in [0, {log_probs.shape[1]}), got values in "
+            f"[{labels.min()}, {labels.max()}]"
+        )
     picked = shape_ops.getitem(log_probs, (xp.arange(labels.shape[0]), labels))
     return _reduce(-picked, reduction, "nll_loss")
 

@@ -1,0 +1,3 @@
+"""GAN objectives, penalties, training tricks, models and the trainer."""
+
+from scratchgan.gan import losses, penalties
