@@ -1,0 +1,3 @@
+"""Data: toy distributions (``toy``); image datasets and readers come beside it."""
+
+from scratchgan.data import toy
