@@ -41,6 +41,41 @@ class RunFolder:
         except OSError as error:
             raise RunFolderError(f"run folder {self.path} is not writable: {error.strerror}") from None
 
+    @classmethod
+    def open_existing(cls, path) -> "RunFolder":
+        """An existing run folder, to continue it (``scratchgan resume``)."""
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise RunFolderError(f"{path} is not a run folder (no config.json)")
+        folder = cls.__new__(cls)
+        folder.path = path
+        (path / "checkpoints").mkdir(exist_ok=True)
+        return folder
+
+    def read_json(self, name: str) -> dict:
+        try:
+            return json.loads((self.path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise RunFolderError(f"cannot read {self.path / name}: {error}") from None
+
+    def latest_checkpoint(self) -> Path:
+        found = sorted((self.path / "checkpoints").glob("step_*.npz"),
+                       key=lambda p: int(p.stem.split("_")[1]) if p.stem.split("_")[1].isdigit() else -1)
+        if not found:
+            raise RunFolderError(f"{self.path} has no checkpoint to resume from")
+        return found[-1]
+
+    def read_metrics_log(self) -> list:
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def truncate_metrics_log(self, after_step: int):
+        """Drop log lines past ``after_step`` (written after the checkpoint a resume starts from)."""
+        kept = [r for r in self.read_metrics_log() if r.get("step", 0) <= after_step]
+        _atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
     def write_json(self, name: str, payload: dict):
         _atomic_write_text(self.path / name, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -24,16 +25,60 @@ def plot_curves(path, steps, curves: dict, title: str, ylabel: str = "loss", log
     plt.close(figure)
 
 
-def plot_function_fit(path, x_data, y_data, x_grid, y_true, y_model, title: str):
-    """Training points, the true function and the model's prediction on a grid."""
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.scatter(x_data, y_data, s=6, alpha=0.4, color="gray", label="training data")
-    axes.plot(x_grid, y_true, color="black", linestyle="--", label="true function")
-    axes.plot(x_grid, y_model, color="tab:red", label="model")
-    axes.set_xlabel("x")
-    axes.set_ylabel("y")
+def _scatter_or_hist(axes, real, fake, bins=60):
+    if real.shape[1] == 1:
+        edges = numpy.histogram_bin_edges(numpy.concatenate([real[:, 0], fake[:, 0]]), bins=bins)
+        axes.hist(real[:, 0], bins=edges, density=True, alpha=0.5, color="tab:blue", label="data")
+        axes.hist(fake[:, 0], bins=edges, density=True, alpha=0.5, color="tab:orange", label="generated")
+    else:
+        axes.scatter(real[:, 0], real[:, 1], s=3, alpha=0.3, color="tab:blue", label="data")
+        axes.scatter(fake[:, 0], fake[:, 1], s=3, alpha=0.5, color="tab:orange", label="generated")
+        axes.set_aspect("equal", adjustable="datalim")
+
+
+def plot_toy_samples(path, real, fake, discriminator_fn=None, title="", output_kind="logit"):
+    """Generated samples over the data; for 2-D data the discriminator's decision surface as a
+    contour (D(x) = sigmoid(logit) for probability losses, the raw score otherwise); for 1-D
+    data histograms with D's curve."""
+    figure, axes = plt.subplots(figsize=(5.5, 5))
+    both = numpy.concatenate([real, fake])
+    low, high = numpy.percentile(both, 0.5, axis=0), numpy.percentile(both, 99.5, axis=0)
+    pad = 0.15 * (high - low) + 1e-3
+    low, high = low - pad, high + pad
+    if discriminator_fn is not None and real.shape[1] == 2:
+        xs, ys = numpy.linspace(low[0], high[0], 120), numpy.linspace(low[1], high[1], 120)
+        grid_x, grid_y = numpy.meshgrid(xs, ys)
+        values = discriminator_fn(numpy.stack([grid_x.ravel(), grid_y.ravel()], axis=1))
+        if output_kind == "logit":
+            values = 1 / (1 + numpy.exp(-numpy.clip(values, -50, 50)))
+        contour = axes.contourf(grid_x, grid_y, values.reshape(grid_x.shape), levels=20, cmap="Greys", alpha=0.6)
+        figure.colorbar(contour, ax=axes, label="D(x)" if output_kind == "logit" else "critic")
+    _scatter_or_hist(axes, real, fake)
+    if discriminator_fn is not None and real.shape[1] == 1:
+        xs = numpy.linspace(low[0], high[0], 300)[:, None]
+        values = discriminator_fn(xs)
+        if output_kind == "logit":
+            values = 1 / (1 + numpy.exp(-numpy.clip(values, -50, 50)))
+        twin = axes.twinx()
+        twin.plot(xs[:, 0], values, color="black", label="D(x)")
+        twin.set_ylabel("D(x)" if output_kind == "logit" else "critic")
     axes.set_title(title)
-    axes.legend()
+    axes.legend(loc="upper right", markerscale=3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_snapshots(path, snapshots, real, title="samples over training"):
+    """A strip of panels: generated samples (fixed latents) at several training steps."""
+    count = len(snapshots)
+    figure, axes = plt.subplots(1, count, figsize=(2.6 * count, 2.8), squeeze=False)
+    for panel, (step, fake) in zip(axes[0], snapshots):
+        _scatter_or_hist(panel, real, fake, bins=40)
+        panel.set_title(f"step {step}", fontsize=9)
+        panel.set_xticks([])
+        panel.set_yticks([])
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
     plt.close(figure)

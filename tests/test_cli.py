@@ -8,50 +8,119 @@ import pytest
 from scratchgan import cli
 from scratchgan.runs import RunFolder, RunFolderError, load_checkpoint
 
+TINY = ["--steps", "20", "--batch-size", "32", "--hidden", "16", "--depth", "2", "--log-every", "10",
+        "--checkpoint-every", "10", "--no-progress"]
+
+
+def train(tmp_path, name, *extra):
+    out = tmp_path / name
+    return cli.main(["train", *TINY, *extra, "--out", str(out)]), out
+
 
 def test_train_writes_a_complete_run_folder(tmp_path):
-    out = tmp_path / "run"
-    code = cli.main(["train", "--steps", "60", "--log-every", "20", "--out", str(out), "--no-progress"])
+    code, out = train(tmp_path, "run")
     assert code == 0
-    for name in ("config.json", "metrics.jsonl", "metrics.json", "fit.png", "loss.png",
-                 "checkpoints/step_60.npz"):
+    for name in ("config.json", "metrics.jsonl", "metrics.json", "samples.png", "losses.png",
+                 "snapshots.png", "snapshots.npz", "checkpoints/step_10.npz", "checkpoints/step_20.npz"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 60 and metrics["seconds"] > 0
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["step"] for line in lines] == [20, 40, 60]
-    checkpoint = load_checkpoint(out / "checkpoints/step_60.npz")
-    assert checkpoint["0.weight"].shape == (64, 1) and checkpoint["0.weight"].dtype == numpy.float32
+    assert metrics["steps"] == 20 and metrics["num_modes"] == 8
+    assert 0 <= metrics["modes_covered"] <= 8 and 0.0 <= metrics["high_quality_fraction"] <= 1.0
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [10, 20]
+    assert {"d_loss", "g_loss", "modes_covered"} <= set(lines[0])
 
 
-def test_train_learns_the_function(tmp_path):
-    cli.main(["train", "--steps", "400", "--out", str(tmp_path / "r"), "--no-progress"])
-    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    assert metrics["function_mse"] < 0.05  # the 'wave' target has variance of order 1
+def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
+    _, whole = train(tmp_path, "whole", "--replay-size", "16", "--ema", "0.9")
+    _, split = train(tmp_path, "split", "--replay-size", "16", "--ema", "0.9")
+    # rewind the second run to its step-10 checkpoint, then resume it
+    (split / "checkpoints/step_20.npz").unlink()
+    assert cli.main(["resume", str(split), "--no-progress"]) == 0
+    first, second = load_checkpoint(whole / "checkpoints/step_20.npz"), load_checkpoint(split / "checkpoints/step_20.npz")
+    assert sorted(first) == sorted(second)
+    for key in first:
+        assert numpy.array_equal(first[key], second[key]), key
+    assert (whole / "metrics.jsonl").read_text() == (split / "metrics.jsonl").read_text()
 
 
-def test_train_is_reproducible_for_a_seed(tmp_path):
-    for name in ("a", "b"):
-        cli.main(["train", "--steps", "30", "--seed", "3", "--out", str(tmp_path / name), "--no-progress"])
-    first = load_checkpoint(tmp_path / "a/checkpoints/step_30.npz")
-    second = load_checkpoint(tmp_path / "b/checkpoints/step_30.npz")
+def test_resume_can_extend_a_finished_run(tmp_path):
+    _, out = train(tmp_path, "run")
+    assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 30
+
+
+def test_training_is_reproducible_for_a_seed(tmp_path):
+    _, a = train(tmp_path, "a", "--seed", "3")
+    _, b = train(tmp_path, "b", "--seed", "3")
+    first, second = load_checkpoint(a / "checkpoints/step_20.npz"), load_checkpoint(b / "checkpoints/step_20.npz")
     assert all(numpy.array_equal(first[k], second[k]) for k in first)
 
 
+@pytest.mark.parametrize("flags", [
+    ["--loss", "wasserstein", "--penalty", "gradient_penalty", "--d-steps", "2"],
+    ["--loss", "hinge", "--penalty", "spectral_norm"],
+    ["--loss", "least_squares", "--loss-param", "preset=pearson", "--penalty", "r1"],
+    ["--loss", "relativistic_average", "--penalty", "dragan", "--minibatch-std"],
+    ["--loss", "wasserstein", "--penalty", "weight_clipping", "--optimizer", "rmsprop"],
+    ["--label-smoothing", "0.9", "--label-flip", "0.05", "--instance-noise", "0.1"],
+    ["--feature-matching-layer", "2", "--minibatch-discrimination", "4"],
+    ["--unrolled", "2", "--no-separate-batches"],
+    ["--data", "bimodal1d", "--loss", "f_js"],
+    ["--data", "swiss_roll", "--loss", "energy_based", "--optimizer", "sgd"],
+], ids=lambda flags: " ".join(flags))
+def test_every_kind_of_option_trains(tmp_path, flags):
+    code, out = train(tmp_path, "run", *flags)
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["finite_fraction"] == 1.0
+
+
 def test_train_refuses_to_overwrite_an_existing_run(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert cli.main(["train", "--steps", "5", "--out", str(out), "--no-progress"]) == 0
+    _, out = train(tmp_path, "run")
     before = (out / "metrics.json").read_text()
-    assert cli.main(["train", "--steps", "7", "--out", str(out), "--no-progress"]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    code, _ = train(tmp_path, "run", "--seed", "1")
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
     assert (out / "metrics.json").read_text() == before
-    assert cli.main(["train", "--steps", "7", "--out", str(out), "--overwrite", "--no-progress"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["steps"] == 7
+    code, _ = train(tmp_path, "run", "--seed", "1", "--overwrite")
+    assert code == 0
 
 
-def test_bad_arguments_give_one_clear_line(tmp_path, capsys):
-    assert cli.main(["train", "--steps", "0", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
-    assert "steps must be a positive integer" in capsys.readouterr().err
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--loss", "vanilla", "expected one of: minimax, nonsaturating"),
+    ("--penalty", "gp", "expected one of: none, gradient_penalty"),
+    ("--data", "mnist2", "expected one of:"),
+    ("--steps", "0", "steps must be a positive integer"),
+])
+def test_bad_names_and_values_give_one_clear_line(tmp_path, capsys, flag, value, expected):
+    code, _ = train(tmp_path, "x", flag, value)
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_label_smoothing_on_a_critic_loss_is_refused(tmp_path, capsys):
+    code, _ = train(tmp_path, "x", "--loss", "wasserstein", "--label-smoothing", "0.9")
+    assert code == 2 and "cross-entropy losses" in capsys.readouterr().err
+
+
+def test_resume_from_a_corrupt_checkpoint_gives_one_clear_line(tmp_path, capsys):
+    _, out = train(tmp_path, "run")
+    (out / "checkpoints/step_20.npz").write_bytes(b"not a zip")
+    assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_resume_with_a_checkpoint_of_another_configuration_is_refused(tmp_path, capsys):
+    _, out = train(tmp_path, "run")
+    _, other = train(tmp_path, "other", "--hidden", "8")
+    (out / "checkpoints/step_20.npz").write_bytes((other / "checkpoints/step_20.npz").read_bytes())
+    assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 2
+    assert "another configuration" in capsys.readouterr().err
+
+
+def test_resume_of_a_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
+    assert cli.main(["resume", str(tmp_path), "--no-progress"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
 
 
 def test_unwritable_run_folder_is_reported(tmp_path):
@@ -61,11 +130,11 @@ def test_unwritable_run_folder_is_reported(tmp_path):
         RunFolder(blocker)
 
 
-def test_corrupt_checkpoint_is_reported(tmp_path):
-    bad = tmp_path / "step_1.npz"
-    bad.write_bytes(b"garbage")
-    with pytest.raises(RunFolderError, match="corrupt"):
-        load_checkpoint(bad)
+def test_list_names_losses_penalties_tricks_and_datasets(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("relativistic_average_ls", "gradient_penalty", "unrolled", "ring8", "iris2d"):
+        assert name in out
 
 
 def test_info_lists_backends(capsys):

@@ -79,3 +79,33 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     object.__setattr__(module, name, weight.detach())  # replaced by W / sigma before each forward
     module.register_forward_pre_hook(hook)
     return module
+
+
+def functional_call(module, parameters: dict, *args, **kwargs):
+    """``module(*args)`` with some parameters replaced by the given Tensors (which may be
+    non-leaf results of other ops, e.g. unrolled updates), restoring the originals after.
+
+    ``parameters`` maps names as in ``named_parameters()`` to Tensors of the same shapes.
+    """
+    owners = {}
+    for module_name, owner in module.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        for name in owner._parameters:
+            owners[prefix + name] = (owner, name)
+    saved = []
+    try:
+        for full_name, tensor in parameters.items():
+            if full_name not in owners:
+                raise KeyError(f"functional_call: {type(module).__name__} has no parameter {full_name!r}")
+            owner, name = owners[full_name]
+            original = owner._parameters[name]
+            if original is not None and tuple(tensor.shape) != original.shape:
+                raise ValueError(
+                    f"functional_call: {full_name} has shape {tuple(tensor.shape)}, expected {original.shape}"
+                )
+            saved.append((owner, name, original))
+            owner._parameters[name] = tensor  # a plain Tensor in the table for this one call
+        return module(*args, **kwargs)
+    finally:
+        for owner, name, original in reversed(saved):
+            owner._parameters[name] = original
