@@ -30,6 +30,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 IN_CI = bool(os.environ.get("CI"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """Test-sized matrices are fastest on one BLAS thread (see scratchgan.backend.blas_threads)."""
+    from scratchgan.backend import blas_threads
+
+    with blas_threads(1):
+        yield
+
+
 @pytest.fixture
 def torch():
     """PyTorch in float64-by-default mode; skips locally if missing (fails under CI, see below)."""

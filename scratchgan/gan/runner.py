@@ -57,6 +57,11 @@ def _snapshot_steps(total):
 
 
 def _train(trainer, folder, progress, seconds_before) -> dict:
+    with backend.blas_threads(1):  # MLP-sized GEMMs: one thread is fastest (backend.blas_threads)
+        return _train_loop(trainer, folder, progress, seconds_before)
+
+
+def _train_loop(trainer, folder, progress, seconds_before) -> dict:
     config = trainer.config
     snapshot_steps = set(_snapshot_steps(config.steps))
     snapshots = _load_snapshots(folder)

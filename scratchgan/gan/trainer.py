@@ -84,6 +84,15 @@ class TrainConfig:
         for name in ("lr_g", "lr_d", "penalty_weight", "unrolled_lr"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.5 < self.label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be in (0.5, 1] (1 = off), got {self.label_smoothing}")
+        if not 0.0 <= self.label_flip < 0.5:
+            raise ValueError(f"label_flip must be in [0, 0.5), got {self.label_flip}")
+        if self.clip_value <= 0:
+            raise ValueError(f"clip_value must be positive, got {self.clip_value}")
+        if self.instance_noise < 0 or self.instance_noise_steps < 1:
+            raise ValueError(f"instance_noise must be >= 0 and instance_noise_steps >= 1, got "
+                             f"{self.instance_noise}, {self.instance_noise_steps}")
         if self.label_smoothing != 1.0 or self.label_flip:
             if self.loss not in tricks.LOGIT_LOSSES:
                 raise ValueError(
@@ -266,8 +275,12 @@ class Trainer:
         """D's raw outputs on points, in training-sized batches (minibatch layers see batches
         of the size they were trained on; memory stays bounded)."""
         size = self.config.batch_size
-        chunks = [self.discriminator(Tensor(points[i:i + size].astype(self.dtype))).numpy()[:, 0]
-                  for i in range(0, len(points), size)]
+        starts = list(range(0, len(points), size))
+        if len(starts) > 1 and len(points) - starts[-1] < 2:
+            starts.pop()  # a lone last point joins the previous batch (batch statistics need 2)
+        bounds = starts[1:] + [len(points)]
+        chunks = [self.discriminator(Tensor(points[a:b].astype(self.dtype))).numpy()[:, 0]
+                  for a, b in zip(starts, bounds)]
         return numpy.concatenate(chunks)
 
     # -- checkpoints ------------------------------------------------------------------------------
