@@ -46,6 +46,8 @@ class BackendUnavailableError(RuntimeError):
 def get_array_module(*arrays):
     """Return ``cupy`` if any argument is a CuPy array, else ``numpy`` (Chainer's rule)."""
     for array in arrays:
+        if type(array) is numpy.ndarray:  # the common case, checked without string work
+            continue
         module = type(array).__module__
         if module.startswith("cupy"):
             return importlib.import_module("cupy")

@@ -14,7 +14,7 @@ HELP = {
     "data": "dataset (scratchgan list)",
     "loss": "adversarial loss (scratchgan list)",
     "penalty": "penalty or constraint on D (scratchgan list)",
-    "penalty_weight": "lambda in front of the penalty",
+    "penalty_weight": "lambda in front of the penalty (default: 10 for gradient_penalty and dragan, 0.1 for r1 and r2)",
     "clip_value": "WGAN weight clipping bound c",
     "steps": "generator updates",
     "batch_size": "samples per batch (real and fake each)",
@@ -26,6 +26,7 @@ HELP = {
     "lr_d": "discriminator learning rate (TTUR when it differs from --lr-g)",
     "beta1": "Adam beta1 (SGD momentum)",
     "beta2": "Adam beta2",
+    "lr_schedule": "constant | linear (decay to 0 over the run)",
     "d_steps": "discriminator updates per generator update",
     "label_smoothing": "one-sided label smoothing: D's target for real data (1 = off, e.g. 0.9)",
     "label_flip": "probability of flipping each of D's labels",
@@ -62,6 +63,8 @@ def _add_config_flags(parser):
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                                 help=HELP[spec.name])
+        elif default is None:
+            parser.add_argument(flag, type=float, default=None, help=HELP[spec.name])
         else:
             parser.add_argument(flag, type=type(default), default=default,
                                 help=f"{HELP[spec.name]} (default: {default})")

@@ -44,10 +44,16 @@ def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
     assert (whole / "metrics.jsonl").read_text() == (split / "metrics.jsonl").read_text()
 
 
-def test_resume_can_extend_a_finished_run(tmp_path):
-    _, out = train(tmp_path, "run")
+def test_resume_can_extend_a_finished_constant_rate_run(tmp_path):
+    _, out = train(tmp_path, "run", "--lr-schedule", "constant")
     assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 0
     assert json.loads((out / "metrics.json").read_text())["steps"] == 30
+
+
+def test_resume_refuses_to_stretch_a_decaying_schedule(tmp_path, capsys):
+    _, out = train(tmp_path, "run", "--lr-schedule", "linear")
+    assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 2
+    assert "schedule ends at step 20" in capsys.readouterr().err
 
 
 def test_training_is_reproducible_for_a_seed(tmp_path):
@@ -104,15 +110,15 @@ def test_label_smoothing_on_a_critic_loss_is_refused(tmp_path, capsys):
 
 
 def test_resume_from_a_corrupt_checkpoint_gives_one_clear_line(tmp_path, capsys):
-    _, out = train(tmp_path, "run")
+    _, out = train(tmp_path, "run", "--lr-schedule", "constant")
     (out / "checkpoints/step_20.npz").write_bytes(b"not a zip")
     assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 2
     assert "corrupt" in capsys.readouterr().err
 
 
 def test_resume_with_a_checkpoint_of_another_configuration_is_refused(tmp_path, capsys):
-    _, out = train(tmp_path, "run")
-    _, other = train(tmp_path, "other", "--hidden", "8")
+    _, out = train(tmp_path, "run", "--lr-schedule", "constant")
+    _, other = train(tmp_path, "other", "--lr-schedule", "constant", "--hidden", "8")
     (out / "checkpoints/step_20.npz").write_bytes((other / "checkpoints/step_20.npz").read_bytes())
     assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 2
     assert "another configuration" in capsys.readouterr().err

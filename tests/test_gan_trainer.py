@@ -8,7 +8,9 @@ from scratchgan.gan.trainer import TrainConfig, Trainer
 
 
 def tiny(**overrides):
-    values = dict(steps=10, batch_size=32, hidden=16, depth=2, latent_dim=4)
+    # a plain baseline (no penalty, constant learning rate); the defaults are tested in test_cli
+    values = dict(steps=10, batch_size=32, hidden=16, depth=2, latent_dim=4, penalty="none",
+                  lr_schedule="constant")
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -284,3 +286,18 @@ def test_trainer_validates_its_config():
 def test_from_dict_rejects_unknown_keys():
     with pytest.raises(ValueError, match=r"unknown keys \['learning_rate'\]"):
         TrainConfig.from_dict({"steps": 3, "learning_rate": 0.1})
+
+
+def test_linear_schedule_decays_both_learning_rates_to_the_last_step():
+    trainer = Trainer(tiny(lr_schedule="linear", steps=4, lr_g=1e-3, lr_d=2e-3))
+    seen = []
+    for _ in range(4):
+        trainer.step()
+        seen.append((trainer.optimizer_g.param_groups[0]["lr"], trainer.optimizer_d.param_groups[0]["lr"]))
+    assert seen == pytest.approx([(1e-3 * f, 2e-3 * f) for f in (1.0, 0.75, 0.5, 0.25)])
+
+
+@pytest.mark.parametrize("penalty, weight", [("gradient_penalty", 10.0), ("dragan", 10.0), ("r1", 0.1), ("r2", 0.1)])
+def test_penalty_weight_defaults_to_the_penalty_standard(penalty, weight):
+    assert Trainer(tiny(penalty=penalty)).penalty_weight == weight
+    assert Trainer(tiny(penalty=penalty, penalty_weight=3.0)).penalty_weight == 3.0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import weakref
 
+import numpy
+
 from scratchgan import backend
 from scratchgan.autograd import grad_mode
 
@@ -58,7 +60,9 @@ class Function:
         node = cls(**params)
         output_data = node.forward(*(tensor.data for tensor in inputs))
         requires_grad = grad_mode.is_grad_enabled() and any(t.requires_grad for t in inputs)
-        output = Tensor(output_data, requires_grad=requires_grad)
+        if isinstance(output_data, numpy.generic):  # NumPy reductions return scalars, not 0-d arrays
+            output_data = numpy.asarray(output_data)
+        output = Tensor._from_op(output_data, requires_grad)
         if requires_grad:
             node._inputs = inputs
             node._input_versions = tuple(t._version for t in inputs)

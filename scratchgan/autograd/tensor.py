@@ -48,6 +48,17 @@ class Tensor:
         self._requires_grad = False
         self.requires_grad = requires_grad
 
+    @classmethod
+    def _from_op(cls, array, requires_grad: bool) -> "Tensor":
+        """An op's output: the array is already a backend array of a floating or op-chosen dtype."""
+        tensor = cls.__new__(cls)
+        tensor._data = array
+        tensor._version = 0
+        tensor._creator = None
+        tensor.grad = None
+        tensor._requires_grad = requires_grad
+        return tensor
+
     # -- the array and its metadata -------------------------------------------
     @property
     def data(self):

@@ -38,7 +38,13 @@ def resume(out_dir, steps=None, progress=True) -> dict:
     values = folder.read_json("config.json")
     values.pop("backend", None)
     config = TrainConfig.from_dict(values)
-    if steps is not None:
+    if steps is not None and int(steps) != config.steps:
+        if config.lr_schedule != "constant":
+            raise ValueError(
+                f"this run's {config.lr_schedule} learning-rate schedule ends at step {config.steps}; "
+                f"extending it would change the schedule it was trained with (start a new run, or "
+                f"train with --lr-schedule constant to extend runs later)"
+            )
         config.steps = int(steps)
         folder.write_json("config.json", {**asdict(config), "backend": backend.get_backend()})
     trainer = Trainer(config)

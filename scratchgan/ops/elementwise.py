@@ -236,9 +236,8 @@ class LeakyReLU(Function):
 
     def backward(self, g):
         (x,) = self.inputs
-        xp = x.xp
-        local = xp.where(x.data > 0, xp.ones_like(x.data), xp.full_like(x.data, self.slope))
-        return (g * as_tensor(local, x),)
+        one, slope = x.dtype.type(1), x.dtype.type(self.slope)
+        return (g * as_tensor(x.xp.where(x.data > 0, one, slope), x),)
 
 
 class Softplus(Function):
