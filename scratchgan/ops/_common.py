@@ -20,11 +20,15 @@ def normalize_axis(axis, ndim: int, op: str):
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if ndim == 0:  # as PyTorch: axis 0 or -1 of a scalar names the scalar itself
+        if any(a not in (0, -1) for a in axes):
+            raise ValueError(f"{op}: axis {axis} is out of range for a 0-d tensor")
+        return ()
     result = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        result.append(a % ndim if ndim else 0)
+        result.append(a % ndim)
     if len(set(result)) != len(result):
         raise ValueError(f"{op}: repeated axis in {axis}")
     return tuple(sorted(result))

@@ -52,11 +52,39 @@ def matmul(a, b):
     return out
 
 
+class Linear(Function):
+    """y = x W^T (+ b) over the last axis;  dx = g W,  dW = g^T x,  db = sum of g over the batch axes.
+
+    One node instead of transpose, matmul and a broadcast add: MLP GANs are made of these.
+    The inputs are (x, W) or (x, W, b); x may have any number of leading axes.
+    """
+
+    def forward(self, x, w, b=None):
+        out = backend.kernel("matmul", matmul_array)(x, w.T)
+        return out if b is None else out + b
+
+    def backward(self, g):
+        x, w = self.inputs[:2]
+        grad_x = MatMul.apply(g, w) if self.needs_input_grad[0] else None
+        grad_w = grad_b = None
+        if self.needs_input_grad[1]:
+            rows_g = g.reshape(-1, g.shape[-1])
+            rows_x = x.reshape(-1, x.shape[-1])
+            grad_w = MatMul.apply(shape_ops.transpose(rows_g), rows_x)
+        if len(self._inputs) == 3 and self.needs_input_grad[2]:
+            grad_b = g.sum(axis=tuple(range(g.ndim - 1)))
+        return (grad_x, grad_w) if len(self._inputs) == 2 else (grad_x, grad_w, grad_b)
+
+
 def linear(x, weight, bias=None):
     """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch."""
-    if x.shape[-1] != weight.shape[1]:
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
-            f"linear: input has {x.shape[-1]} features (shape {x.shape}), expected {weight.shape[1]}"
+            f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}), "
+            f"expected {weight.shape[1]}"
         )
-    out = matmul(x, shape_ops.transpose(weight))
-    return out if bias is None else out + bias
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    if x.ndim == 1:
+        return Linear.apply(x.reshape(1, -1), weight, *(() if bias is None else (bias,))).reshape(-1)
+    return Linear.apply(x, weight, *(() if bias is None else (bias,)))
