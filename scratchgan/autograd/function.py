@@ -14,6 +14,7 @@ import numpy
 
 from scratchgan import backend
 from scratchgan.autograd import grad_mode
+from scratchgan.autograd.tensor import Tensor
 
 
 class Function:
@@ -32,14 +33,16 @@ class Function:
     ``apply`` and become attributes of the node.
     """
 
+    # defaults for a node that records nothing; apply() sets them on recording nodes
+    needs_input_grad: tuple = ()
+    _inputs: tuple = ()
+    _input_versions: tuple = ()
+    _output_ref = None
+    _output_version = 0
+    _freed = False
+
     def __init__(self, **params):
         self.__dict__.update(params)
-        self.needs_input_grad: tuple[bool, ...] = ()
-        self._inputs: tuple = ()
-        self._input_versions: tuple[int, ...] = ()
-        self._output_ref = None
-        self._output_version = 0
-        self._freed = False
 
     xp_of = staticmethod(backend.get_array_module)  # numpy or cupy, following the data
 
@@ -50,22 +53,20 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors; record the node when any input requires grad."""
-        from scratchgan.autograd.tensor import Tensor  # tensor.py imports this module
-
         for position, value in enumerate(inputs):
             if not isinstance(value, Tensor):
                 raise TypeError(
                     f"{cls.__name__}: input {position} must be a Tensor, got {type(value).__name__}"
                 )
         node = cls(**params)
-        output_data = node.forward(*(tensor.data for tensor in inputs))
-        requires_grad = grad_mode.is_grad_enabled() and any(t.requires_grad for t in inputs)
+        output_data = node.forward(*[tensor._data for tensor in inputs])
         if isinstance(output_data, numpy.generic):  # NumPy reductions return scalars, not 0-d arrays
             output_data = numpy.asarray(output_data)
+        requires_grad = grad_mode._enabled and any(t._requires_grad for t in inputs)
         output = Tensor._from_op(output_data, requires_grad)
         if requires_grad:
             node._inputs = inputs
-            node._input_versions = tuple(t._version for t in inputs)
+            node._input_versions = tuple([t._version for t in inputs])
             node._output_ref = weakref.ref(output)  # a strong reference would be a cycle
             output._creator = node
         return output
