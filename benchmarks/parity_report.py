@@ -20,12 +20,13 @@ import numpy
 TESTS = pathlib.Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
+import parity  # noqa: E402
 import test_parity_layers as cases  # noqa: E402  (the tests' case table, so the figures are the tested ones)
 
 
 def worst(pairs):
     """(largest relative error, the quantity where it occurs) over (quantity, ours, theirs)."""
-    errors = [(cases.relative_error(cases.to_numpy(ours), cases.to_numpy(theirs)), what)
+    errors = [(parity.relative_error(parity.to_numpy(ours), parity.to_numpy(theirs)), what)
               for what, ours, theirs in pairs]
     return max(errors)
 

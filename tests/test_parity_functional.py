@@ -18,27 +18,11 @@ import numpy
 import pytest
 
 import scratchgan as sg
+from parity import assert_parity, to_numpy
 from scratchgan.nn import functional as F
 
 DTYPES = (numpy.float64, numpy.float32)
 DTYPE_IDS = ["float64", "float32"]
-RTOL = {numpy.dtype(numpy.float64): 1e-10, numpy.dtype(numpy.float32): 1e-5}
-
-
-def to_numpy(value):
-    return value.numpy() if isinstance(value, sg.Tensor) else value.detach().cpu().numpy()
-
-
-def assert_parity(ours, theirs, dtype, what):
-    """Same shape, both of ``dtype``, and |ours - theirs| <= rtol (|theirs| + max|theirs|)."""
-    ours, theirs = to_numpy(ours), to_numpy(theirs)
-    dtype = numpy.dtype(dtype)
-    assert ours.dtype == dtype, f"{what}: scratchgan dtype {ours.dtype}, expected {dtype}"
-    assert theirs.dtype == dtype, f"{what}: torch dtype {theirs.dtype}, expected {dtype}"
-    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != torch {theirs.shape}"
-    rtol = RTOL[dtype]
-    scale = float(numpy.abs(theirs).max(initial=0.0))
-    numpy.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 def compare(torch, ours, theirs, arrays, dtype, seed=0, what=""):

@@ -23,41 +23,12 @@ import numpy
 import pytest
 
 import scratchgan as sg
+from parity import RTOL, assert_parity, to_numpy, torch_dtype
 
 DTYPES = (numpy.float64, numpy.float32)
-RTOL = {numpy.dtype(numpy.float64): 1e-10, numpy.dtype(numpy.float32): 1e-5}
 
 
 # -- helpers -------------------------------------------------------------------------------
-def torch_dtype(torch, dtype):
-    return {numpy.dtype(numpy.float64): torch.float64, numpy.dtype(numpy.float32): torch.float32}[
-        numpy.dtype(dtype)]
-
-
-def to_numpy(value):
-    if isinstance(value, sg.Tensor):
-        return value.numpy()
-    return value.detach().cpu().numpy()
-
-
-def relative_error(ours, theirs) -> float:
-    """max |ours - theirs| / max |theirs| (0 when both are all zeros)."""
-    ours, theirs = numpy.asarray(ours, numpy.float64), numpy.asarray(theirs, numpy.float64)
-    scale = numpy.abs(theirs).max(initial=0.0)
-    diff = numpy.abs(ours - theirs).max(initial=0.0)
-    return diff / scale if scale > 0 else diff
-
-
-def assert_parity(ours, theirs, dtype, what):
-    """Same shape, both of ``dtype``, equal to the dtype's relative tolerance."""
-    ours, theirs = to_numpy(ours), to_numpy(theirs)
-    dtype = numpy.dtype(dtype)
-    assert ours.dtype == dtype, f"{what}: scratchgan dtype {ours.dtype}, expected {dtype}"
-    assert theirs.dtype == dtype, f"{what}: torch dtype {theirs.dtype}, expected {dtype}"
-    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != torch {theirs.shape}"
-    rtol = RTOL[dtype]
-    scale = float(numpy.abs(theirs).max(initial=0.0))
-    numpy.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 def load_torch_weights(sg_module, torch_module):

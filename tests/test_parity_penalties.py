@@ -20,30 +20,11 @@ import numpy
 import pytest
 
 import scratchgan as sg
+from parity import assert_parity, to_numpy
 
 DTYPES = (numpy.float64, numpy.float32)
 DTYPE_IDS = ["float64", "float32"]
-RTOL = {numpy.dtype(numpy.float64): 1e-10, numpy.dtype(numpy.float32): 1e-5}
 BATCH = 4
-
-
-def to_numpy(value):
-    if isinstance(value, sg.Tensor):
-        return value.numpy()
-    if isinstance(value, numpy.ndarray):
-        return value
-    return value.detach().cpu().numpy()
-
-
-def assert_parity(ours, theirs, dtype, what):
-    ours, theirs = to_numpy(ours), to_numpy(theirs)
-    dtype = numpy.dtype(dtype)
-    assert ours.dtype == dtype, f"{what}: scratchgan dtype {ours.dtype}, expected {dtype}"
-    assert theirs.dtype == dtype, f"{what}: torch dtype {theirs.dtype}, expected {dtype}"
-    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != torch {theirs.shape}"
-    rtol = RTOL[dtype]
-    scale = float(numpy.abs(theirs).max(initial=0.0))
-    numpy.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 # -- critics -----------------------------------------------------------------------------------

@@ -239,10 +239,12 @@ class FDivergence(AdversarialLoss):
         return {"heuristic": self.heuristic}
 
     def activation(self, v):
-        raise NotImplementedError
+        """The output activation g_f."""
+        raise NotImplementedError(f"{type(self).__name__} does not define g_f")
 
     def conjugate_of_activation(self, v):
-        raise NotImplementedError
+        """f*(g_f(v)), in a stable closed form."""
+        raise NotImplementedError(f"{type(self).__name__} does not define f*(g_f)")
 
     def discriminator(self, real_out, fake_out):
         return -(_mean(self.activation(real_out)) - _mean(self.conjugate_of_activation(fake_out)))
