@@ -9,11 +9,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 
-def plot_curves(path, steps, curves: dict, title: str, ylabel: str = "loss", log_y: bool = True):
-    """One line per named curve against the training step."""
+def plot_curves(path, steps, curves: dict, title: str, ylabel: str = "loss", log_y: bool = True,
+                references: dict | None = None):
+    """One line per named curve against the training step; ``references`` adds dashed
+    horizontal lines (label -> value), e.g. a loss's value at equilibrium."""
     figure, axes = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
         axes.plot(steps, values, label=name)
+    for label, value in (references or {}).items():
+        axes.axhline(value, color="gray", linestyle="--", linewidth=1)
+        axes.annotate(label, (steps[0], value), textcoords="offset points", xytext=(2, 3), fontsize=8,
+                      color="gray")
     if log_y:
         axes.set_yscale("log")
     axes.set_xlabel("step")

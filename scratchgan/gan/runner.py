@@ -20,6 +20,12 @@ from scratchgan.metrics import toy as toy_metrics
 from scratchgan.runs import RunFolder, load_checkpoint
 
 SNAPSHOTS = 6
+LOG2 = 0.6931471805599453
+# loss values where D(x) = 1/2 everywhere: the equilibrium p_g = p_data (seed 000, 'Nash Equilibrium')
+EQUILIBRIUM_LOSSES = {
+    "nonsaturating": {"D at equilibrium: 2 log 2": 2 * LOG2, "G at equilibrium: log 2": LOG2},
+    "minimax": {"D at equilibrium: 2 log 2": 2 * LOG2, "G at equilibrium: -log 2": -LOG2},
+}
 EVAL_SAMPLES = 5000
 
 
@@ -133,7 +139,9 @@ def _figures(trainer, folder, snapshots):
     if records:
         steps = [r["step"] for r in records]
         curves = {"discriminator": [r["d_loss"] for r in records], "generator": [r["g_loss"] for r in records]}
-        viz.plot_curves(folder.path / "losses.png", steps, curves, f"{config.loss} losses", log_y=False)
+        viz.plot_curves(folder.path / "losses.png", steps, curves, f"{config.loss} losses", log_y=False,
+                        references=None if config.label_smoothing != 1.0 or config.label_flip
+                        else EQUILIBRIUM_LOSSES.get(config.loss))  # d_loss excludes the penalty
     if snapshots:
         ordered = sorted(snapshots.items())
         viz.plot_snapshots(folder.path / "snapshots.png", ordered, real,
