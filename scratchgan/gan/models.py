@@ -43,8 +43,13 @@ def mlp_discriminator(in_dim, hidden=128, depth=3, negative_slope=0.2, minibatch
         width += minibatch_discrimination
     layers.append(nn.Linear(width, 1, dtype=dtype))
     model = nn.Sequential(*layers)
-    if spectral_norm:
-        for module in model.modules():
-            if isinstance(module, nn.Linear):
-                apply_spectral_norm(module)
+    return spectral_normalize(model) if spectral_norm else model
+
+
+def spectral_normalize(model):
+    """Spectral normalisation (Miyato et al. 2018) on every Linear, Conv2d and ConvTranspose2d
+    weight of ``model`` that does not have it yet; returns the model."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)) and "weight" in module._parameters:
+            apply_spectral_norm(module)
     return model

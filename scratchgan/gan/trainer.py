@@ -22,6 +22,7 @@ from scratchgan import optim, random
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import losses, models, penalties, tricks
+from scratchgan.ops.shape import concatenate
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # lambda for each penalty when none is given: WGAN-GP and DRAGAN as published (10); R1/R2 at
@@ -138,12 +139,16 @@ class Trainer:
         self.dtype = numpy.dtype(config.dtype)
         self.dataset = dataset if dataset is not None else toy.get(config.data)
         self.loss = losses.get(config.loss, **config.loss_params)
-        self.generator = generator or models.mlp_generator(
-            config.latent_dim, self.dataset.dim, config.hidden, config.depth, dtype=self.dtype)
-        self.discriminator = discriminator or models.mlp_discriminator(
-            self.dataset.dim, config.hidden, config.depth, minibatch_std=config.minibatch_std,
-            minibatch_discrimination=config.minibatch_discrimination,
-            spectral_norm=config.penalty == "spectral_norm", dtype=self.dtype)
+        if generator is None:
+            generator = models.mlp_generator(config.latent_dim, self.dataset.dim, config.hidden,
+                                             config.depth, dtype=self.dtype)
+        if discriminator is None:
+            discriminator = models.mlp_discriminator(
+                self.dataset.dim, config.hidden, config.depth, minibatch_std=config.minibatch_std,
+                minibatch_discrimination=config.minibatch_discrimination, dtype=self.dtype)
+        if config.penalty == "spectral_norm":
+            models.spectral_normalize(discriminator)  # also a discriminator passed in
+        self.generator, self.discriminator = generator, discriminator
         self.optimizer_g = self._optimizer(self.generator, config.lr_g)
         self.optimizer_d = self._optimizer(self.discriminator, config.lr_d)
         self.replay = tricks.ReplayPool(config.replay_size) if config.replay_size else None
@@ -180,7 +185,7 @@ class Trainer:
             fake = self.instance_noise.apply(fake, self.step_count)
         if self.config.separate_batches:
             return self.discriminator(real), self.discriminator(fake)
-        joint = self.discriminator(_concat(real, fake))
+        joint = self.discriminator(concatenate([real, fake], axis=0))
         n = real.shape[0]
         return joint[:n], joint[n:]
 
@@ -340,12 +345,6 @@ class Trainer:
         if self.replay is not None:
             self.replay.load_state_arrays(_section(arrays, "replay"))
         random.set_state(json.loads(str(arrays["rng"])))
-
-
-def _concat(real, fake):
-    from scratchgan.ops.shape import concatenate
-
-    return concatenate([real, fake], axis=0)
 
 
 def _section(arrays, prefix):
