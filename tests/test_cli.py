@@ -112,8 +112,10 @@ def test_label_smoothing_on_a_critic_loss_is_refused(tmp_path, capsys):
 def test_resume_from_a_corrupt_checkpoint_gives_one_clear_line(tmp_path, capsys):
     _, out = train(tmp_path, "run", "--lr-schedule", "constant")
     (out / "checkpoints/step_20.npz").write_bytes(b"not a zip")
+    config_before = (out / "config.json").read_text()
     assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 2
     assert "corrupt" in capsys.readouterr().err
+    assert (out / "config.json").read_text() == config_before  # a failed resume changes nothing
 
 
 def test_resume_with_a_checkpoint_of_another_configuration_is_refused(tmp_path, capsys):

@@ -52,13 +52,13 @@ def resume(out_dir, steps=None, progress=True) -> dict:
                 f"train with --lr-schedule constant to extend runs later)"
             )
         config.steps = int(steps)
-        folder.write_json("config.json", {**asdict(config), "backend": backend.get_backend()})
     trainer = Trainer(config)
-    checkpoint = folder.latest_checkpoint()
-    trainer.load_state_arrays(load_checkpoint(checkpoint))
+    trainer.load_state_arrays(load_checkpoint(folder.latest_checkpoint()))
     if trainer.step_count >= config.steps:
         raise ValueError(f"{out_dir} is already at step {trainer.step_count} of {config.steps}; "
                          f"pass --steps to train further")
+    # only now that the checkpoint loaded: a failed resume leaves the folder as it was
+    folder.write_json("config.json", {**asdict(config), "backend": backend.get_backend()})
     folder.truncate_metrics_log(trainer.step_count)
     previous = folder.read_json("metrics.json").get("seconds", 0.0) if (folder.path / "metrics.json").exists() else 0.0
     return _train(trainer, folder, progress, seconds_before=previous)
