@@ -176,6 +176,11 @@ def main(argv=None) -> int:
     handlers = {"train": _train, "resume": _resume, "list": _list, "info": _info}
     try:
         return handlers[args.command](args)
+    except BrokenPipeError:  # output piped into a command that stopped reading (head)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, RuntimeError, OSError, KeyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"scratchgan {args.command}: error: {message}", file=sys.stderr)

@@ -1,3 +1,3 @@
-"""Data: toy distributions (``toy``); image datasets and readers come beside it."""
+"""Data: toy distributions (``toy``) and image datasets with their file readers (``images``)."""
 
-from scratchgan.data import toy
+from scratchgan.data import images, toy
