@@ -16,8 +16,6 @@ script prints and asserts both.
     python demos/bilinear_game.py [--quick] [--out demos/out]
 """
 
-import argparse
-from pathlib import Path
 
 import matplotlib
 
@@ -26,6 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import scratchgan as sg  # noqa: E402
+
+import _demo  # demos/_demo.py: arguments and figure saving shared by the demos
 
 START = (1.0, 0.0)
 
@@ -81,20 +81,11 @@ def figure(simultaneous_path, alternating_path, out_dir):
     right.set_xlabel("step")
     right.set_ylabel("distance to (0, 0)")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(out_dir) / "bilinear_game.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _demo.save_figure(fig, out_dir, "bilinear_game.png", dpi=120)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demos/out", help="folder for the PNG figure")
-    parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    args, out_dir = _demo.arguments(__doc__, argv)
     lr, steps = 0.1, (150 if args.quick else 600)
 
     simultaneous_path = simultaneous(lr, steps)

@@ -23,8 +23,6 @@ that the autodiff slopes equal the closed forms.
     python demos/generator_costs.py [--quick] [--out demos/out]
 """
 
-import argparse
-from pathlib import Path
 
 import matplotlib
 
@@ -33,6 +31,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import scratchgan as sg  # noqa: E402
+
+import _demo  # demos/_demo.py: arguments and figure saving shared by the demos
 
 COSTS = {  # library loss name -> (label, closed-form cost, closed-form d cost / d logit), both of D
     "minimax": ("saturating  log(1 - D)", lambda d: np.log1p(-d), lambda d: -d),
@@ -72,20 +72,11 @@ def figure(d, results, out_dir):
     for ax in (left, right):
         ax.axhline(0, color="0.7", lw=0.8)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(out_dir) / "generator_costs.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _demo.save_figure(fig, out_dir, "generator_costs.png", dpi=120)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demos/out", help="folder for the PNG figure")
-    parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    args, out_dir = _demo.arguments(__doc__, argv)
 
     points = 61 if args.quick else 401
     logits = np.linspace(-9.0, 9.0, points)  # D from 1.2e-4 to 0.99988

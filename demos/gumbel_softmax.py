@@ -25,8 +25,6 @@ total variation of the target.
     python demos/gumbel_softmax.py [--quick] [--out demos/out]
 """
 
-import argparse
-from pathlib import Path
 
 import matplotlib
 
@@ -36,6 +34,8 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import scratchgan as sg  # noqa: E402
+
+import _demo  # demos/_demo.py: arguments and figure saving shared by the demos
 
 ALPHA = np.array([0.5, 1.0, 3.0, 1.5, 2.0])
 TEMPERATURES = (2.0, 1.0, 0.5, 0.1, 0.02)
@@ -141,20 +141,11 @@ def figure(shown, counts, learned, sampled, history, out_dir):
     ax.set_ylabel("TV(softmax(w), target)")
     ax.set_yscale("log")
     fig.suptitle("Concrete samples, 12 per temperature (rows), and a GAN trained through them (seed 001)")
-    fig.tight_layout()
-    path = Path(out_dir) / "gumbel_softmax.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _demo.save_figure(fig, out_dir, "gumbel_softmax.png", dpi=110)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demos/out", help="folder for the PNG figure")
-    parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    args, out_dir = _demo.arguments(__doc__, argv)
     samples, steps = (5000, 200) if args.quick else (100_000, 2000)
     sg.manual_seed(0)
     rng = np.random.default_rng(0)

@@ -11,10 +11,9 @@ samples (within 3 std) of it (``scratchgan.metrics.toy.mode_statistics``).
     python demos/mode_collapse.py --quick --out /tmp/mc
 """
 
-import argparse
-from pathlib import Path
-
 import numpy
+
+import _demo  # demos/_demo.py: arguments and figure saving shared by the demos
 
 from scratchgan.backend import blas_threads
 from scratchgan.gan.trainer import TrainConfig, Trainer
@@ -50,7 +49,7 @@ def train_one(overrides, steps, seed):
     return stats, samples
 
 
-def plot(path, results, seeds):
+def plot(out_dir, results, seeds):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,22 +69,17 @@ def plot(path, results, seeds):
             panel.set_title(f"{stats['modes_covered']}/8, hq {stats['high_quality_fraction']:.2f}", fontsize=8)
             if col == 0:
                 panel.set_ylabel(name, fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    _demo.save_figure(figure, out_dir, "mode_collapse.png", dpi=90)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demos/out")
-    parser.add_argument("--quick", action="store_true", help="two methods, one seed, 60 steps")
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--seeds", type=int, default=3)
-    args = parser.parse_args(argv)
+    def add(parser):
+        parser.add_argument("--steps", type=int, default=3000)
+        parser.add_argument("--seeds", type=int, default=3)
+
+    args, out = _demo.arguments(__doc__, argv, add)  # --quick: two methods, one seed, 60 steps
     methods = dict(list(METHODS.items())[:1] + list(METHODS.items())[-1:]) if args.quick else METHODS
     steps, seeds = (60, [0]) if args.quick else (args.steps, list(range(args.seeds)))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
 
     results = {name: [train_one(overrides, steps, seed) for seed in seeds] for name, overrides in methods.items()}
     print(f"ring8, {steps} steps, seeds {seeds}: modes covered (of 8) and high-quality fraction")
@@ -97,7 +91,7 @@ def main(argv=None):
         quality = numpy.mean([stats["high_quality_fraction"] for stats, _ in runs])
         means[name] = numpy.mean(covered)
         print(f"| {name} | {', '.join(map(str, covered))} | {means[name]:.1f} | {quality:.2f} |")
-    plot(out / "mode_collapse.png", results, seeds)
+    plot(out, results, seeds)
     for runs in results.values():
         for stats, _ in runs:
             assert 0 <= stats["modes_covered"] <= 8 and 0.0 <= stats["high_quality_fraction"] <= 1.0

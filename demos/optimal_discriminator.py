@@ -19,10 +19,8 @@ matches -2 log 2 + 2 JSD computed by numerical integration (scipy.integrate.quad
     python demos/optimal_discriminator.py [--quick] [--out demos/out]
 """
 
-import argparse
 import math
 import time
-from pathlib import Path
 
 import matplotlib
 
@@ -32,6 +30,8 @@ import numpy as np  # noqa: E402
 from scipy import integrate, stats  # noqa: E402
 
 import scratchgan as sg  # noqa: E402
+
+import _demo  # demos/_demo.py: arguments and figure saving shared by the demos
 
 DATA = stats.norm(0.0, 1.0)       # p_data
 GENERATOR = stats.norm(1.5, 0.7)  # p_g, the frozen generator's distribution
@@ -102,20 +102,11 @@ def figure(grid, trained, out_dir):
     ax.set_xlabel("x")
     ax.set_title("Optimal discriminator for a fixed generator (seed 000, seed 002)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(out_dir) / "optimal_discriminator.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _demo.save_figure(fig, out_dir, "optimal_discriminator.png", dpi=120)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demos/out", help="folder for the PNG figure")
-    parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    args, out_dir = _demo.arguments(__doc__, argv)
     steps, batch, mc_samples = (300, 128, 20_000) if args.quick else (4000, 256, 200_000)
     # D tolerance: Adam on fresh batches of B samples leaves the logit fluctuating by
     # roughly 1/sqrt(B) ~ 0.06-0.09, i.e. up to ~0.02 in D = sigmoid(logit) near 1/2;

@@ -19,8 +19,6 @@ E|X - 3| from mu = 0 with reparameterised gradients; the script asserts mu ends 
     python demos/stochastic_backprop.py [--quick] [--out demos/out]
 """
 
-import argparse
-from pathlib import Path
 
 import matplotlib
 
@@ -30,6 +28,8 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import scratchgan as sg  # noqa: E402
+
+import _demo  # demos/_demo.py: arguments and figure saving shared by the demos
 
 TARGET = 3.0
 
@@ -89,20 +89,11 @@ def figure(mu, reparam, score, trajectory, out_dir):
     right.set_ylabel("mu")
     right.set_title("Adam on E|X - 3|, X ~ N(mu, 1) (seed 001's loop)")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(out_dir) / "stochastic_backprop.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _demo.save_figure(fig, out_dir, "stochastic_backprop.png", dpi=120)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demos/out", help="folder for the PNG figure")
-    parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    args, out_dir = _demo.arguments(__doc__, argv)
     repetitions, samples = (2000, 4) if args.quick else (20000, 4)
     # The seed runs 10000 single-sample Adam steps at PyTorch's default lr = 1e-3.
     steps, adam_samples, lr = (300, 8, 0.05) if args.quick else (10000, 1, 1e-3)

@@ -7,11 +7,14 @@ A demo takes ``main(["--quick", "--out", DIR])``; one whose ``main`` takes no ar
 
 import importlib.util
 import inspect
+import sys
 from pathlib import Path
 
 import pytest
 
-DEMOS = sorted((Path(__file__).resolve().parents[1] / "demos").glob("*.py"))
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demos"
+DEMOS = sorted(p for p in DEMO_DIR.glob("*.py") if not p.name.startswith("_"))  # _demo.py: shared helpers
+sys.path.insert(0, str(DEMO_DIR))  # as when a demo runs as a script: `import _demo` works
 
 
 def load(path):

@@ -17,7 +17,7 @@ range of a tanh generator; labels are int64 (N,). Shuffling takes an explicit
 
     digits = scratchgan.data.images.get("mnist")
     for images, labels in digits.batches(64, numpy.random.default_rng(0)):   # one epoch
-        ...                                                                # (64, 1, 28, 28)
+        train_step(images, labels)                                         # (64, 1, 28, 28), (64,)
 """
 
 from __future__ import annotations
