@@ -1,11 +1,474 @@
 """Numba-JIT CPU kernel set (selected with ``scratchgan.set_backend("numba")``).
 
-Importing this module requires numba, so a missing install is reported by
-``set_backend`` with the command that fixes it. The kernels themselves arrive with
-the Numba issue; until then no primitive is overridden and every op runs its NumPy
-reference, which is what ``KERNELS`` being empty means.
+Each kernel computes the same array function as its NumPy reference in
+``scratchgan.ops`` (named in its docstring) and is tested against it on random shapes
+(tests/test_kernels.py). Only forward array functions live here; every derivative is
+still written in Tensor ops in ``scratchgan.ops``.
+
+Where the time goes, and what each kernel removes (benchmarks/profile_w2.py):
+
+* Convolutions lower to one BLAS GEMM each (NumPy's ``matmul`` with a preallocated
+  output); the NumPy references spend more time around the GEMM than in it: im2col
+  copies one strided slice per kernel offset, col2im adds them back one by one into a
+  padded buffer, and the results are transposed and copied to NCHW. Here im2col, col2im
+  and the layout changes are single parallel passes that write each element once, with
+  padding handled by bounds checks instead of a padded copy.
+* Elementwise chains a GAN step runs on every activation (leaky ReLU and its
+  gradient, batch-norm statistics and normalisation, the Adam update) are fused into
+  one pass each instead of one NumPy temporary per operator.
+
+Threads: Numba's parallel loops and OpenBLAS never run at the same time (a kernel
+returns before the GEMM starts), and both use the cores ``numba.get_num_threads()``
+and BLAS are allowed; ``backend.blas_threads`` limits both together.
+
+``cache=True`` stores the compiled machine code beside this file (``__pycache__``), so
+compilation happens once per machine and dtype; ``warm_up()`` compiles every kernel
+for float32 ahead of a run.
 """
 
-import numba  # noqa: F401  (the dependency this kernel set stands on)
+from __future__ import annotations
 
-KERNELS: dict = {}
+import numba
+import numpy
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True, fastmath=False)
+# sums may be reassociated (vectorised), as NumPy's pairwise sums are; nothing else is relaxed
+_JIT_SUMS = dict(cache=True, nogil=True, fastmath={"reassoc"})
+
+
+# -- convolution: NHWC layout passes around one GEMM ------------------------------------------
+# Tensors are NCHW (PyTorch's layout), but im2col and col2im are cheap only in NHWC, where
+# the C values of one pixel are contiguous: a kernel offset then copies C-long runs
+# (memcpy speed, ~1 ms for a 12.8 MB column matrix) instead of gathering single strided
+# values (~7 ms). Each convolution therefore transposes its input to NHWC once (a pass
+# over the input, 4x smaller than the columns for a 4x4 stride-2 kernel), runs one GEMM
+# on (pixels, kh kw C) rows, and transposes the (pixels, O) result back once.
+
+
+@njit(**_JIT)
+def _nhwc_to_nchw(x, out):
+    """out[n, c, h, w] = x[n, h, w, c]."""
+    n, h, w, c = x.shape
+    for b in range(n):
+        for y in range(h):
+            for xx in range(w):
+                for ci in range(c):
+                    out[b, ci, y, xx] = x[b, y, xx, ci]
+
+
+@njit(**_JIT)
+def _im2col_nhwc(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
+    """cols[(n, oy, ox), (i, j, c)] = x[n, s oy - p + d i, s ox - p + d j, c] (0 outside); x NHWC."""
+    n, h, w, c = x.shape
+    for b in range(n):
+        for oy in range(ho):
+            for ox in range(wo):
+                row = (b * ho + oy) * wo + ox
+                for i in range(kh):
+                    iy = oy * sh - ph + i * dh
+                    for j in range(kw):
+                        ix = ox * sw - pw + j * dw
+                        base = (i * kw + j) * c
+                        if iy < 0 or iy >= h or ix < 0 or ix >= w:
+                            for k in range(c):
+                                cols[row, base + k] = 0
+                        else:
+                            for k in range(c):
+                                cols[row, base + k] = x[b, iy, ix, k]
+
+
+@njit(**_JIT)
+def _col2im_nhwc(cols, n, h, w, kh, kw, sh, sw, ph, pw, dh, dw, out):
+    """out[n, s y - p + d i, s x - p + d j, o] += cols[(n, y, x), (i, j, o)], zeroed first; out NHWC."""
+    _, ho, wo, channels = out.shape
+    out[:] = 0
+    for b in range(n):
+        for y in range(h):
+            for x in range(w):
+                row = (b * h + y) * w + x
+                for i in range(kh):
+                    oy = y * sh - ph + i * dh
+                    if oy < 0 or oy >= ho:
+                        continue
+                    for j in range(kw):
+                        ox = x * sw - pw + j * dw
+                        if ox < 0 or ox >= wo:
+                            continue
+                        base = (i * kw + j) * channels
+                        for k in range(channels):
+                            out[b, oy, ox, k] += cols[row, base + k]
+
+
+# Few channels (the image layers: C = 1 or 3 in, O = 1 or 3 out): an NHWC run of C values
+# is too short to copy fast, so these layers use channel-major columns (C kh kw, N Ho Wo),
+# whose rows are long runs along the image width.
+FEW_CHANNELS = 16
+
+
+@njit(**_JIT)
+def _im2col_channel_major(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
+    """cols[(c, i, j), (n, oy, ox)] = x[n, c, s oy - p + d i, s ox - p + d j] (0 outside); x NCHW."""
+    n, c, h, w = x.shape
+    for row in range(c * kh * kw):
+        ci = row // (kh * kw)
+        i = (row // kw) % kh
+        j = row % kw
+        offset = j * dw - pw
+        first = 0  # the output columns ox whose input column s ox + offset lies inside [0, w)
+        while first < wo and first * sw + offset < 0:
+            first += 1
+        last = wo
+        while last > first and (last - 1) * sw + offset >= w:
+            last -= 1
+        for b in range(n):
+            for oy in range(ho):
+                iy = oy * sh - ph + i * dh
+                start = (b * ho + oy) * wo
+                if iy < 0 or iy >= h:
+                    cols[row, start:start + wo] = 0
+                    continue
+                cols[row, start:start + first] = 0
+                for ox in range(first, last):
+                    cols[row, start + ox] = x[b, ci, iy, ox * sw + offset]
+                cols[row, start + last:start + wo] = 0
+
+
+@njit(**_JIT)
+def _col2im_channel_major(cols, n, h, w, kh, kw, sh, sw, ph, pw, dh, dw, out):
+    """out[n, o, s y - p + d i, s x - p + d j] += cols[(o, i, j), (n, y, x)], zeroed first; out NCHW."""
+    _, channels, ho, wo = out.shape
+    out[:] = 0
+    for o in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                row = (o * kh + i) * kw + j
+                offset = j * dw - pw
+                first = 0
+                while first < w and first * sw + offset < 0:
+                    first += 1
+                last = w
+                while last > first and (last - 1) * sw + offset >= wo:
+                    last -= 1
+                for b in range(n):
+                    for y in range(h):
+                        oy = y * sh - ph + i * dh
+                        if oy < 0 or oy >= ho:
+                            continue
+                        start = (b * h + y) * w
+                        for x in range(first, last):
+                            out[b, o, oy, x * sw + offset] += cols[row, start + x]
+
+
+@njit(**_JIT)
+def _swap_leading_axes(a, out):
+    """out[j, i, k] = a[i, j, k]: (N, C, HW) <-> (C, N, HW), copying contiguous HW runs."""
+    first, second, inner = a.shape
+    for i in range(first):
+        for j in range(second):
+            for k in range(inner):
+                out[j, i, k] = a[i, j, k]
+
+
+def swap_leading_axes(a):
+    """(A, B, K) -> a C-contiguous (B, A, K) copy."""
+    out = numpy.empty((a.shape[1], a.shape[0], a.shape[2]), dtype=a.dtype)
+    _swap_leading_axes(numpy.ascontiguousarray(a), out)
+    return out
+
+
+def to_nhwc(x):
+    """(N, C, H, W) -> a C-contiguous (N, H, W, C) copy (NumPy's strided copy is the fastest here)."""
+    return numpy.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def to_nchw(x):
+    """(N, H, W, C) -> a C-contiguous (N, C, H, W) copy."""
+    n, h, w, c = x.shape
+    out = numpy.empty((n, c, h, w), dtype=x.dtype)
+    _nhwc_to_nchw(numpy.ascontiguousarray(x), out)
+    return out
+
+
+def im2col_nhwc(x_nhwc, kernel_size, stride, padding, dilation, out_size):
+    """x (N, H, W, C) -> cols (N*Ho*Wo, kh*kw*C): row = output pixel, column = (i, j, c)."""
+    n, _, _, c = x_nhwc.shape
+    (kh, kw), (ho, wo) = kernel_size, out_size
+    cols = numpy.empty((n * ho * wo, kh * kw * c), dtype=x_nhwc.dtype)
+    _im2col_nhwc(x_nhwc, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0],
+                 dilation[1], ho, wo, cols)
+    return cols
+
+
+def im2col_channel_major(x, kernel_size, stride, padding, dilation, out_size):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo), the layout of ``ops.conv.im2col`` flattened."""
+    x = numpy.ascontiguousarray(x)
+    n, c = x.shape[:2]
+    (kh, kw), (ho, wo) = kernel_size, out_size
+    cols = numpy.empty((c * kh * kw, n * ho * wo), dtype=x.dtype)
+    _im2col_channel_major(x, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0],
+                          dilation[1], ho, wo, cols)
+    return cols
+
+
+def _conv_size(size, kernel, stride, padding, dilation):
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _kernel_rows(w, dtype):
+    """(A, B, kh, kw) -> (A, kh*kw*B): the weight in the column order (i, j, channel) of im2col_nhwc."""
+    return numpy.ascontiguousarray(w.transpose(0, 2, 3, 1), dtype=dtype).reshape(w.shape[0], -1)
+
+
+def conv2d(x, w, stride, padding, dilation):
+    """Twin of ``ops.conv.conv2d_array``: y (O, N Ho Wo) = w' (O, kh kw C) @ cols^T, with
+    w'[o, (i, j, c)] = w[o, c, i, j]; cols^T is a BLAS transpose flag, not a copy, and
+    (O, N, Ho Wo) -> (N, O, Ho Wo) moves contiguous Ho*Wo runs."""
+    n, c, h, wd = x.shape
+    out_channels, _, kh, kw = w.shape
+    ho = _conv_size(h, kh, stride[0], padding[0], dilation[0])
+    wo = _conv_size(wd, kw, stride[1], padding[1], dilation[1])
+    dtype = numpy.result_type(x, w)
+    y = numpy.empty((out_channels, n * ho * wo), dtype=dtype)
+    if c < FEW_CHANNELS:
+        cols = im2col_channel_major(x.astype(dtype, copy=False), (kh, kw), stride, padding, dilation, (ho, wo))
+        numpy.matmul(numpy.ascontiguousarray(w, dtype=dtype).reshape(out_channels, -1), cols, out=y)
+    else:
+        cols = im2col_nhwc(to_nhwc(x.astype(dtype, copy=False)), (kh, kw), stride, padding, dilation, (ho, wo))
+        numpy.matmul(_kernel_rows(w, dtype), cols.T, out=y)
+    return swap_leading_axes(y.reshape(out_channels, n, ho * wo)).reshape(n, out_channels, ho, wo)
+
+
+def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
+    """Twin of ``ops.conv.conv_transpose2d_array``: cols (N H W, kh kw O) = x (C, N H W)^T @ w',
+    w'[c, (i, j, o)] = w[c, o, i, j], then col2im adds each row into its output pixels."""
+    n, c, h, wd = x.shape
+    _, out_channels, kh, kw = w.shape
+    ho = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
+    wo = (wd - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
+    dtype = numpy.result_type(x, w)
+    x_channels = swap_leading_axes(x.astype(dtype, copy=False).reshape(n, c, h * wd)).reshape(c, -1)
+    args = (n, h, wd, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1])
+    if out_channels < FEW_CHANNELS:
+        cols = numpy.empty((out_channels * kh * kw, n * h * wd), dtype=dtype)
+        numpy.matmul(numpy.ascontiguousarray(w, dtype=dtype).reshape(c, -1).T, x_channels, out=cols)
+        out = numpy.empty((n, out_channels, ho, wo), dtype=dtype)
+        _col2im_channel_major(cols, *args, out)
+        return out
+    cols = numpy.empty((n * h * wd, kh * kw * out_channels), dtype=dtype)
+    numpy.matmul(x_channels.T, _kernel_rows(w, dtype), out=cols)
+    out = numpy.empty((n, ho, wo, out_channels), dtype=dtype)
+    _col2im_nhwc(cols, *args, out)
+    return to_nchw(out)
+
+
+def conv2d_weight(x, gy, kernel_size, stride, padding, dilation):
+    """Twin of ``ops.conv.conv2d_weight_array``: dw' (O, kh kw C) = gy (O, N Ho Wo) @ cols."""
+    n, c = x.shape[:2]
+    out_channels, ho, wo = gy.shape[1:]
+    kh, kw = kernel_size
+    dtype = numpy.result_type(x, gy)
+    gy_channels = swap_leading_axes(gy.astype(dtype, copy=False).reshape(n, out_channels, ho * wo))
+    dw = numpy.empty((out_channels, c * kh * kw), dtype=dtype)
+    if c < FEW_CHANNELS:
+        cols = im2col_channel_major(x.astype(dtype, copy=False), kernel_size, stride, padding, dilation, (ho, wo))
+        numpy.matmul(gy_channels.reshape(out_channels, -1), cols.T, out=dw)
+        return dw.reshape(out_channels, c, kh, kw)
+    cols = im2col_nhwc(to_nhwc(x.astype(dtype, copy=False)), kernel_size, stride, padding, dilation, (ho, wo))
+    numpy.matmul(gy_channels.reshape(out_channels, -1), cols, out=dw)
+    return numpy.ascontiguousarray(dw.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2))
+
+
+# -- fused elementwise chains -------------------------------------------------------------------
+@njit(**_JIT)
+def _leaky_relu(x, slope, out):
+    for k in range(x.size):
+        value = x[k]
+        out[k] = value if value > 0 else value * slope
+
+
+@njit(**_JIT)
+def _leaky_relu_grad(g, x, slope, out):
+    for k in range(x.size):
+        out[k] = g[k] if x[k] > 0 else g[k] * slope
+
+
+def leaky_relu(x, slope):
+    """Twin of ``ops.elementwise.leaky_relu_array``: one pass, no temporaries."""
+    flat = numpy.ascontiguousarray(x).reshape(-1)
+    out = numpy.empty_like(flat)
+    _leaky_relu(flat, x.dtype.type(slope), out)
+    return out.reshape(x.shape)
+
+
+def leaky_relu_grad(g, x, slope):
+    """Twin of ``ops.elementwise.leaky_relu_grad_array``: g where x > 0, slope g elsewhere."""
+    dtype = numpy.result_type(g, x)
+    g_flat = numpy.ascontiguousarray(g, dtype=dtype).reshape(-1)
+    out = numpy.empty_like(g_flat)
+    _leaky_relu_grad(g_flat, numpy.ascontiguousarray(x).reshape(-1), g_flat.dtype.type(slope), out)
+    return out.reshape(g.shape)
+
+
+@njit(**_JIT_SUMS)
+def _batch_norm_train(x, weight, bias, eps, y, mean, var):
+    """x (N, C, P): per channel, mean and biased var over (N, P) (float64 sums), then y."""
+    n, channels, p = x.shape
+    count = n * p
+    for c in range(channels):
+        total = 0.0
+        for b in range(n):
+            for k in range(p):
+                total += x[b, c, k]
+        mu = total / count
+        squares = 0.0
+        for b in range(n):
+            for k in range(p):
+                d = x[b, c, k] - mu
+                squares += d * d
+        sigma2 = squares / count
+        mean[c] = mu
+        var[c] = sigma2
+        scale = weight[c] / numpy.sqrt(var[c] + eps)  # in x's dtype, as the reference
+        shift = bias[c]
+        mu_x = mean[c]
+        for b in range(n):
+            for k in range(p):
+                y[b, c, k] = (x[b, c, k] - mu_x) * scale + shift
+
+
+@njit(**_JIT_SUMS)
+def _batch_norm_backward(g, x, weight, mean, invstd, dx, dweight, dbias):
+    """dbias = sum g, dweight = sum g x_hat, dx = gamma/sigma (g - dbias/count - x_hat dweight/count)."""
+    n, channels, p = x.shape
+    count = n * p
+    for c in range(channels):
+        mu, inv = mean[c], invstd[c]
+        sum_g = 0.0
+        sum_g_xhat = 0.0
+        for b in range(n):
+            for k in range(p):
+                sum_g += g[b, c, k]
+                sum_g_xhat += g[b, c, k] * ((x[b, c, k] - mu) * inv)
+        dbias[c] = sum_g
+        dweight[c] = sum_g_xhat
+        scale = weight[c] * inv
+        mean_g = dbias[c] / count
+        mean_g_xhat = dweight[c] / count
+        for b in range(n):
+            for k in range(p):
+                x_hat = (x[b, c, k] - mu) * inv
+                dx[b, c, k] = scale * (g[b, c, k] - mean_g - x_hat * mean_g_xhat)
+
+
+@njit(**_JIT_SUMS)
+def _batch_norm_train_rows(x, weight, bias, eps, y, mean, var):
+    """BatchNorm1d on x (N, C): the same sums, row by row so that memory is read in order."""
+    n, channels = x.shape
+    totals = numpy.zeros(channels)
+    for b in range(n):
+        for c in range(channels):
+            totals[c] += x[b, c]
+    for c in range(channels):
+        mean[c] = totals[c] / n
+    squares = numpy.zeros(channels)
+    for b in range(n):
+        for c in range(channels):
+            d = x[b, c] - totals[c] / n
+            squares[c] += d * d
+    scale = numpy.empty_like(mean)
+    for c in range(channels):
+        var[c] = squares[c] / n
+        scale[c] = weight[c] / numpy.sqrt(var[c] + eps)
+    for b in range(n):
+        for c in range(channels):
+            y[b, c] = (x[b, c] - mean[c]) * scale[c] + bias[c]
+
+
+@njit(**_JIT_SUMS)
+def _batch_norm_backward_rows(g, x, weight, mean, invstd, dx, dweight, dbias):
+    n, channels = x.shape
+    sum_g = numpy.zeros(channels)
+    sum_g_xhat = numpy.zeros(channels)
+    for b in range(n):
+        for c in range(channels):
+            sum_g[c] += g[b, c]
+            sum_g_xhat[c] += g[b, c] * ((x[b, c] - mean[c]) * invstd[c])
+    for c in range(channels):
+        dbias[c] = sum_g[c]
+        dweight[c] = sum_g_xhat[c]
+    for b in range(n):
+        for c in range(channels):
+            x_hat = (x[b, c] - mean[c]) * invstd[c]
+            dx[b, c] = weight[c] * invstd[c] * (g[b, c] - dbias[c] / n - x_hat * (dweight[c] / n))
+
+
+def _channels_view(a):
+    """(N, C, *spatial) -> a C-contiguous (N, C, P) view (a copy only if a is not contiguous)."""
+    return numpy.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
+
+
+def batch_norm_train(x, weight, bias, eps):
+    """Twin of ``ops.norm.batch_norm_train_array``: statistics and output in three passes over x."""
+    x3 = _channels_view(x)
+    y = numpy.empty_like(x3)
+    mean = numpy.empty(x.shape[1], dtype=x.dtype)
+    var = numpy.empty(x.shape[1], dtype=x.dtype)
+    weight, bias = weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False)
+    if x3.shape[2] == 1:  # (N, C): BatchNorm1d
+        _batch_norm_train_rows(x3[:, :, 0], weight, bias, x.dtype.type(eps), y[:, :, 0], mean, var)
+    else:
+        _batch_norm_train(x3, weight, bias, x.dtype.type(eps), y, mean, var)
+    return y.reshape(x.shape), mean, var
+
+
+def batch_norm_backward(g, x, weight, mean, invstd):
+    """Twin of ``ops.norm.batch_norm_backward_array``: (dx, dweight, dbias) in two passes."""
+    x3, g3 = _channels_view(x), _channels_view(g.astype(x.dtype, copy=False))
+    dx = numpy.empty_like(x3)
+    dweight = numpy.empty(x.shape[1], dtype=x.dtype)
+    dbias = numpy.empty(x.shape[1], dtype=x.dtype)
+    weight = weight.astype(x.dtype, copy=False)
+    if x3.shape[2] == 1:
+        _batch_norm_backward_rows(g3[:, :, 0], x3[:, :, 0], weight, mean, invstd, dx[:, :, 0], dweight, dbias)
+    else:
+        _batch_norm_backward(g3, x3, weight, mean, invstd, dx, dweight, dbias)
+    return dx.reshape(x.shape), dweight, dbias
+
+
+@njit(**_JIT)
+def _adam_update(param, grad, exp_avg, exp_avg_sq, one_minus_beta1, beta2, one_minus_beta2,
+                 step_size, bias_correction2_sqrt, eps, out):
+    for k in range(param.size):
+        g = grad[k]
+        m = exp_avg[k] + one_minus_beta1 * (g - exp_avg[k])
+        v = exp_avg_sq[k] * beta2 + one_minus_beta2 * g * g
+        exp_avg[k] = m
+        exp_avg_sq[k] = v
+        out[k] = param[k] - step_size * (m / (numpy.sqrt(v) / bias_correction2_sqrt + eps))
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias_correction2_sqrt, eps):
+    """Twin of ``optim.adam.adam_update_array`` (the scalars rounded to the array's dtype
+    as NumPy rounds Python floats): one pass; the moments are updated in place
+    (they belong to the optimizer), the parameter is a new array (its tensor's version changes)."""
+    dtype = param.dtype.type
+    flat = param.reshape(-1)
+    out = numpy.empty_like(flat)
+    exp_avg, exp_avg_sq = numpy.ascontiguousarray(exp_avg), numpy.ascontiguousarray(exp_avg_sq)
+    _adam_update(numpy.ascontiguousarray(flat), numpy.ascontiguousarray(grad, dtype=param.dtype).reshape(-1),
+                 exp_avg.reshape(-1), exp_avg_sq.reshape(-1), dtype(1 - beta1), dtype(beta2),
+                 dtype(1 - beta2), dtype(step_size), dtype(bias_correction2_sqrt), dtype(eps), out)
+    return out.reshape(param.shape), exp_avg, exp_avg_sq
+
+
+KERNELS: dict = {
+    "adam_update": adam_update,
+    "batch_norm_train": batch_norm_train,
+    "batch_norm_backward": batch_norm_backward,
+    "leaky_relu": leaky_relu,
+    "leaky_relu_grad": leaky_relu_grad,
+    "conv2d": conv2d,
+    "conv_transpose2d": conv_transpose2d,
+    "conv2d_weight": conv2d_weight,
+}

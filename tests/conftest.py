@@ -2,6 +2,8 @@
 
 * Hypothesis profiles: ``ci`` (default; fast, fixed seed so CI is reproducible),
   ``dev`` and ``nightly`` (thorough). Choose with HYPOTHESIS_PROFILE=nightly.
+* ``kernel_backend``: the gradient and parity modules run every test on each CPU kernel
+  set (numpy and numba), so an accelerated kernel is held to the same properties.
 * Parity tests (marker ``parity``) compare against PyTorch. Locally they skip when torch
   is missing; under CI (the ``CI`` environment variable set) a skipped parity test is
   turned into a failure, so a broken install can never pass silently.
@@ -37,6 +39,26 @@ def _one_blas_thread():
 
     with blas_threads(1):
         yield
+
+
+def _cpu_backends():
+    from scratchgan.backend import available_backends
+
+    return [name for name in available_backends() if name != "cupy"]
+
+
+@pytest.fixture(params=_cpu_backends())
+def kernel_backend(request):
+    """Runs a test once per CPU kernel set (numpy, and numba where installed). The gradient
+    and parity modules use it for every test (``pytestmark``), so the whole property and
+    parity suites run on each backend."""
+    import scratchgan
+
+    scratchgan.set_backend(request.param)
+    try:
+        yield request.param
+    finally:
+        scratchgan.set_backend("numpy")
 
 
 @pytest.fixture

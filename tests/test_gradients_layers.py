@@ -19,6 +19,9 @@ import scratchgan as sg
 from scratchgan import nn
 from strategies import arrays, conv_geometries, distinct_arrays, leaf, leaves, shapes
 
+# every test here runs on each CPU kernel set (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 ORDERS = pytest.mark.parametrize(
     "check", [sg.gradcheck, sg.gradgradcheck], ids=["first_order", "second_order"],
 )

@@ -21,6 +21,9 @@ from strategies import (
     leaves, matmul_shapes, reshape_targets, shapes,
 )
 
+# every test here runs on each CPU kernel set (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 ORDERS = pytest.mark.parametrize(
     "check", [sg.gradcheck, sg.gradgradcheck], ids=["first_order", "second_order"],
 )

@@ -21,6 +21,9 @@ import scratchgan as sg
 from parity import assert_parity, to_numpy
 from scratchgan.nn import functional as F
 
+# every test here runs on each CPU kernel set (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 DTYPES = (numpy.float64, numpy.float32)
 DTYPE_IDS = ["float64", "float32"]
 

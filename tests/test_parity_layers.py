@@ -25,6 +25,9 @@ import pytest
 import scratchgan as sg
 from parity import RTOL, assert_parity, to_numpy, torch_dtype
 
+# every test here runs on each CPU kernel set (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 DTYPES = (numpy.float64, numpy.float32)
 
 

@@ -14,6 +14,9 @@ import pytest
 import scratchgan as sg
 from parity import assert_parity
 
+# every test here runs on each CPU kernel set (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 DTYPES = (numpy.float64, numpy.float32)
 DTYPE_IDS = ["float64", "float32"]
 STEPS = 10

@@ -22,6 +22,9 @@ import pytest
 import scratchgan as sg
 from parity import assert_parity, to_numpy
 
+# every test here runs on each CPU kernel set (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 DTYPES = (numpy.float64, numpy.float32)
 DTYPE_IDS = ["float64", "float32"]
 BATCH = 4

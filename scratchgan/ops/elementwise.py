@@ -7,6 +7,7 @@ each input's shape with the one helper ``unbroadcast``.
 
 from __future__ import annotations
 
+from scratchgan import backend
 from scratchgan.autograd.function import Function
 from scratchgan.ops._common import as_tensor
 from scratchgan.ops.reduce import unbroadcast
@@ -225,22 +226,49 @@ class ReLU(Function):
 
     def backward(self, g):
         (x,) = self.inputs
-        return (g * as_tensor((x.data > 0).astype(x.dtype), x),)
+        return (LeakyReLUGrad.apply(g, x, slope=0.0),)  # relu is leaky_relu with slope 0
+
+
+def leaky_relu_array(x, slope):
+    """Reference forward: x if x > 0 else slope x."""
+    slope = x.dtype.type(slope)
+    xp = backend.get_array_module(x)
+    if 0 <= slope <= 1:  # then max(x, slope x) is the same function, in one pass
+        return xp.maximum(x, x * slope)
+    return xp.where(x > 0, x, x * slope)
+
+
+def leaky_relu_grad_array(g, x, slope):
+    """Reference gradient: g if x > 0 else slope g."""
+    xp = backend.get_array_module(g, x)
+    return g * xp.where(x > 0, g.dtype.type(1), g.dtype.type(slope))
 
 
 class LeakyReLU(Function):
     """d leaky_relu(x)/dx = 1 if x > 0 else slope."""
 
     def forward(self, x):
-        slope = x.dtype.type(self.slope)
-        if 0 <= self.slope <= 1:  # then max(x, slope x) is the same function, in one pass
-            return self.xp_of(x).maximum(x, x * slope)
-        return self.xp_of(x).where(x > 0, x, x * slope)
+        return backend.kernel("leaky_relu", leaky_relu_array)(x, self.slope)
 
     def backward(self, g):
         (x,) = self.inputs
-        one, slope = x.dtype.type(1), x.dtype.type(self.slope)
-        return (g * as_tensor(x.xp.where(x.data > 0, one, slope), x),)
+        return (LeakyReLUGrad.apply(g, x, slope=self.slope),)
+
+
+class LeakyReLUGrad(Function):
+    """The gradient g * leaky_relu'(x) as one primitive (a fused kernel, not a mask and a product).
+
+    It is linear in g with the same mask, and piecewise constant in x:
+    d/dg = 1 if x > 0 else slope,  d/dx = 0 (almost everywhere; undefined at the kink x = 0).
+    """
+
+    def forward(self, g, x):
+        return backend.kernel("leaky_relu_grad", leaky_relu_grad_array)(g, x, self.slope)
+
+    def backward(self, gg):
+        _, x = self.inputs
+        grad_g = LeakyReLUGrad.apply(gg, x, slope=self.slope) if self.needs_input_grad[0] else None
+        return grad_g, None
 
 
 class Softplus(Function):

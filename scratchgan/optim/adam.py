@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import math
 
+from scratchgan import backend
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.optim.optimizer import Optimizer
+
+
+def adam_update_array(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size,
+                      bias_correction2_sqrt, eps):
+    """Reference Adam update (no AMSGrad, weight decay or maximize), PyTorch's operation order:
+    returns (param, exp_avg, exp_avg_sq), new arrays."""
+    xp = backend.get_array_module(param)
+    exp_avg = exp_avg + (1 - beta1) * (grad - exp_avg)  # lerp form, as PyTorch
+    exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * grad * grad
+    denominator = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+    return param - step_size * (exp_avg / denominator), exp_avg, exp_avg_sq
 
 
 class Adam(Optimizer):
@@ -44,15 +56,18 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = xp.zeros_like(param.data)
                 state["step"] += 1
                 step = state["step"]
+                bias_correction1 = 1 - beta1 ** step
+                bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+                step_size = group["lr"] / bias_correction1
+                if not group["amsgrad"]:  # the common case: one fused pass where a kernel exists
+                    update = backend.kernel("adam_update", adam_update_array)
+                    param.data, state["exp_avg"], state["exp_avg_sq"] = update(
+                        param.data, grad, state["exp_avg"], state["exp_avg_sq"], beta1, beta2,
+                        step_size, bias_correction2_sqrt, group["eps"])
+                    continue
                 # lerp form, as PyTorch: m + (1 - b1)(g - m) == b1 m + (1 - b1) g up to rounding
                 state["exp_avg"] = state["exp_avg"] + (1 - beta1) * (grad - state["exp_avg"])
                 state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + (1 - beta2) * grad * grad
-                second_moment = state["exp_avg_sq"]
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], second_moment)
-                    second_moment = state["max_exp_avg_sq"]
-                bias_correction1 = 1 - beta1 ** step
-                bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
-                denominator = xp.sqrt(second_moment) / bias_correction2_sqrt + group["eps"]
-                step_size = group["lr"] / bias_correction1
+                state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], state["exp_avg_sq"])
+                denominator = xp.sqrt(state["max_exp_avg_sq"]) / bias_correction2_sqrt + group["eps"]
                 param.data = param.data - step_size * (state["exp_avg"] / denominator)

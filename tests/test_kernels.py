@@ -1,0 +1,171 @@
+"""Every Numba kernel against its NumPy twin (the readable reference in scratchgan.ops).
+
+Shapes, strides, paddings, dilations, memory layouts and dtypes are drawn by Hypothesis;
+channel counts cover both convolution layouts (channel-major below
+``numba_cpu.FEW_CHANNELS`` channels, NHWC from there). Tolerances: float64 to 1e-12
+relative (summation order differs), float32 to float32 rounding of the sums
+(rtol 2e-5 with an absolute floor scaled to the values' magnitude).
+"""
+
+import numpy
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scratchgan as sg
+from scratchgan.ops import conv, norm
+from scratchgan.ops.elementwise import leaky_relu_array, leaky_relu_grad_array
+from scratchgan.optim.adam import adam_update_array
+from tests.strategies import conv_geometries, laid_out
+
+numba_cpu = pytest.importorskip("scratchgan.kernels.numba_cpu")
+
+DTYPES = st.sampled_from([numpy.float32, numpy.float64])
+
+
+def assert_twin(actual, expected, dtype, scale=1.0):
+    assert actual.dtype == expected.dtype
+    assert actual.shape == expected.shape
+    if numpy.dtype(dtype) == numpy.float64:
+        numpy.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12 * scale)
+    else:
+        numpy.testing.assert_allclose(actual, expected, rtol=2e-5, atol=2e-5 * scale)
+
+
+def random_array(data, shape, dtype):
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    values = numpy.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return data.draw(laid_out(values)).astype(dtype, copy=False)
+
+
+channel_counts = st.sampled_from([1, 2, 3, numba_cpu.FEW_CHANNELS - 1, numba_cpu.FEW_CHANNELS, 20])
+
+
+@st.composite
+def geometries(draw):
+    geometry = draw(conv_geometries(max_batch=2, max_channels=1, max_side=6))
+    return geometry, draw(channel_counts), draw(channel_counts)
+
+
+@given(geometries(), DTYPES, st.data())
+def test_conv2d_matches_numpy(case, dtype, data):
+    geometry, c, o = case
+    x = random_array(data, (geometry.batch, c) + geometry.size, dtype)
+    w = random_array(data, (o, c) + geometry.kernel_size, dtype)
+    options = (geometry.stride, geometry.padding, geometry.dilation)
+    assert_twin(numba_cpu.conv2d(x, w, *options), conv.conv2d_array(x, w, *options), dtype, scale=c)
+
+
+@given(geometries(), DTYPES, st.data())
+def test_conv_transpose2d_matches_numpy(case, dtype, data):
+    geometry, c, o = case
+    y = random_array(data, (geometry.batch, o) + geometry.output_size, dtype)
+    w = random_array(data, (o, c) + geometry.kernel_size, dtype)  # (in, out, kh, kw): in = o
+    options = (geometry.stride, geometry.padding, geometry.output_padding, geometry.dilation)
+    expected = conv.conv_transpose2d_array(y, w, *options)
+    assert expected.shape == (geometry.batch, c) + geometry.size
+    assert_twin(numba_cpu.conv_transpose2d(y, w, *options), expected, dtype, scale=o)
+
+
+@given(geometries(), DTYPES, st.data())
+def test_conv2d_weight_matches_numpy(case, dtype, data):
+    geometry, c, o = case
+    x = random_array(data, (geometry.batch, c) + geometry.size, dtype)
+    gy = random_array(data, (geometry.batch, o) + geometry.output_size, dtype)
+    options = (geometry.kernel_size, geometry.stride, geometry.padding, geometry.dilation)
+    scale = geometry.batch * numpy.prod(geometry.output_size)
+    assert_twin(numba_cpu.conv2d_weight(x, gy, *options), conv.conv2d_weight_array(x, gy, *options),
+                dtype, scale=scale)
+
+
+batch_norm_shapes = st.one_of(
+    st.tuples(st.integers(2, 5), st.integers(1, 6)),  # BatchNorm1d (N, C)
+    st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 4), st.integers(1, 4)),
+).filter(lambda shape: numpy.prod(shape) // shape[1] > 1)
+
+
+@given(batch_norm_shapes, DTYPES, st.data())
+def test_batch_norm_train_matches_numpy(shape, dtype, data):
+    x = random_array(data, shape, dtype) * 3 + 1
+    weight, bias = random_array(data, shape[1:2], dtype), random_array(data, shape[1:2], dtype)
+    for actual, expected in zip(numba_cpu.batch_norm_train(x, weight, bias, 1e-5),
+                                norm.batch_norm_train_array(x, weight, bias, 1e-5)):
+        assert_twin(actual, expected, dtype, scale=10)
+
+
+@given(batch_norm_shapes, DTYPES, st.data())
+def test_batch_norm_backward_matches_numpy(shape, dtype, data):
+    x, g = random_array(data, shape, dtype), random_array(data, shape, dtype)
+    weight = random_array(data, shape[1:2], dtype)
+    _, mean, var = norm.batch_norm_train_array(x, weight, weight, 1e-5)
+    invstd = (1 / numpy.sqrt(var + dtype(1e-5))).astype(dtype)
+    count = numpy.prod(shape) // shape[1]
+    for actual, expected in zip(numba_cpu.batch_norm_backward(g, x, weight, mean, invstd),
+                                norm.batch_norm_backward_array(g, x, weight, mean, invstd)):
+        assert_twin(actual, expected, dtype, scale=count)
+
+
+elementwise_shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple)
+
+
+@given(elementwise_shapes, st.sampled_from([0.0, 0.01, 0.2, 1.5, -0.5]), DTYPES, st.data())
+def test_leaky_relu_and_its_gradient_match_numpy(shape, slope, dtype, data):
+    x, g = random_array(data, shape, dtype), random_array(data, shape, dtype)
+    # elementwise: same operations in the same order, so equal to the last bit
+    numpy.testing.assert_array_equal(numba_cpu.leaky_relu(x, slope), leaky_relu_array(x, slope))
+    numpy.testing.assert_array_equal(numba_cpu.leaky_relu_grad(g, x, slope),
+                                     leaky_relu_grad_array(g, x, slope))
+    assert numba_cpu.leaky_relu(x, slope).dtype == dtype
+
+
+@given(elementwise_shapes, DTYPES, st.integers(1, 50), st.data())
+def test_adam_update_matches_numpy(shape, dtype, step, data):
+    param, grad = random_array(data, shape, dtype), random_array(data, shape, dtype)
+    exp_avg = random_array(data, shape, dtype) * dtype(0.1)
+    exp_avg_sq = numpy.abs(random_array(data, shape, dtype)) * dtype(0.01)
+    beta1, beta2, lr, eps = 0.5, 0.999, 2e-4, 1e-8
+    scalars = (beta1, beta2, lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5, eps)
+    expected = adam_update_array(param, grad, exp_avg, exp_avg_sq, *scalars)
+    actual = numba_cpu.adam_update(param, grad, exp_avg.copy(), exp_avg_sq.copy(), *scalars)
+    for a, e in zip(actual, expected):
+        assert a.dtype == e.dtype
+        numpy.testing.assert_allclose(a, e, rtol=4 * numpy.finfo(dtype).eps, atol=0)
+
+
+def test_adam_update_keeps_the_moments_in_place():
+    param = numpy.ones(4, numpy.float32)
+    exp_avg, exp_avg_sq = numpy.zeros(4, numpy.float32), numpy.zeros(4, numpy.float32)
+    _, new_avg, new_avg_sq = numba_cpu.adam_update(param, param, exp_avg, exp_avg_sq, 0.9, 0.999,
+                                                   1e-3, 1.0, 1e-8)
+    assert new_avg is exp_avg and new_avg_sq is exp_avg_sq
+    assert exp_avg[0] == numpy.float32(0.1)
+
+
+def test_every_kernel_has_a_numpy_twin_tested_here():
+    tested = {"conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm_train",
+              "batch_norm_backward", "leaky_relu", "leaky_relu_grad", "adam_update"}
+    assert set(numba_cpu.KERNELS) == tested
+
+
+def test_a_training_step_on_numba_equals_numpy_to_float32_rounding():
+    """Gradients of a DCGAN-shaped step on both backends: same numbers to float32 rounding."""
+    results = {}
+    for name in ("numpy", "numba"):
+        sg.set_backend(name)
+        try:
+            sg.manual_seed(0)
+            model = sg.nn.Sequential(
+                sg.nn.Conv2d(1, 16, 4, 2, 1), sg.nn.LeakyReLU(0.2),
+                sg.nn.Conv2d(16, 32, 4, 2, 1), sg.nn.BatchNorm2d(32), sg.nn.LeakyReLU(0.2),
+                sg.nn.ConvTranspose2d(32, 16, 4, 2, 1), sg.nn.BatchNorm2d(16), sg.nn.ReLU(),
+                sg.nn.ConvTranspose2d(16, 1, 4, 2, 1), sg.nn.Tanh())
+            x = sg.Tensor(numpy.random.default_rng(0).standard_normal((4, 1, 16, 16)).astype(numpy.float32))
+            (model(x) ** 2).mean().backward()
+            results[name] = [p.grad.numpy() for p in model.parameters()]
+        finally:
+            sg.set_backend("numpy")
+    # a global scale: a bias before batch norm has a gradient of exactly 0 in exact
+    # arithmetic, so both backends give rounding noise there
+    scale = max(numpy.abs(grad).max() for grad in results["numpy"])
+    for reference, fast in zip(results["numpy"], results["numba"]):
+        numpy.testing.assert_allclose(fast, reference, rtol=1e-4, atol=1e-6 * scale)
