@@ -11,19 +11,22 @@ Where the time goes, and what each kernel removes (benchmarks/profile_w2.py):
   output); the NumPy references spend more time around the GEMM than in it: im2col
   copies one strided slice per kernel offset, col2im adds them back one by one into a
   padded buffer, and the results are transposed and copied to NCHW. Here im2col, col2im
-  and the layout changes are single parallel passes that write each element once, with
+  and the layout changes are single passes that write each element once, with
   padding handled by bounds checks instead of a padded copy.
 * Elementwise chains a GAN step runs on every activation (leaky ReLU and its
   gradient, batch-norm statistics and normalisation, the Adam update) are fused into
   one pass each instead of one NumPy temporary per operator.
 
-Threads: Numba's parallel loops and OpenBLAS never run at the same time (a kernel
-returns before the GEMM starts), and both use the cores ``numba.get_num_threads()``
-and BLAS are allowed; ``backend.blas_threads`` limits both together.
+Threads: the GEMMs run on BLAS's threads; the Numba kernels are serial. Measured on the
+2-core benchmark machine, ``parallel=True`` loops did not pay: Numba's OpenMP pool and
+OpenBLAS's worker threads both spin after their work, and on two cores they took each
+other's time (the same layout kernels gave a 494 ms W2 step with Numba's two threads
+and 295 ms with one), and the serial layout passes already run at memory speed. One thread pool at a
+time means no oversubscription, and ``backend.blas_threads`` bounds the only pool.
 
-``cache=True`` stores the compiled machine code beside this file (``__pycache__``), so
-compilation happens once per machine and dtype; ``warm_up()`` compiles every kernel
-for float32 ahead of a run.
+``cache=True`` stores the compiled machine code beside this file (``__pycache__``, or
+Numba's user-wide cache directory when that is not writable), so compilation happens
+once per machine and dtype; ``warm_up()`` compiles every kernel ahead of a run.
 """
 
 from __future__ import annotations
@@ -460,6 +463,31 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias_
                  exp_avg.reshape(-1), exp_avg_sq.reshape(-1), dtype(1 - beta1), dtype(beta2),
                  dtype(1 - beta2), dtype(step_size), dtype(bias_correction2_sqrt), dtype(eps), out)
     return out.reshape(param.shape), exp_avg, exp_avg_sq
+
+
+def warm_up(dtype=numpy.float32) -> float:
+    """Compile (or load from the cache) every kernel for ``dtype``; returns the seconds it took.
+
+    About 6 s the first time on a 2-core machine, well under 1 s once cached: the trainer
+    calls it before its first step, so that step's time is the step's."""
+    import time
+
+    started = time.perf_counter()
+    x = numpy.ones((2, 16, 4, 4), dtype=dtype)
+    few = numpy.ones((2, 1, 4, 4), dtype=dtype)
+    for source in (x, few):
+        c = source.shape[1]
+        w = numpy.ones((c, c, 3, 3), dtype=dtype)
+        y = conv2d(source, w, (1, 1), (1, 1), (1, 1))
+        conv_transpose2d(y, w, (1, 1), (1, 1), (0, 0), (1, 1))
+        conv2d_weight(source, y, (3, 3), (1, 1), (1, 1), (1, 1))
+    for shape in ((2, 16, 4, 4), (2, 16)):
+        a, ones = numpy.ones(shape, dtype=dtype), numpy.ones(16, dtype=dtype)
+        _, mean, var = batch_norm_train(a, ones, ones, 1e-5)
+        batch_norm_backward(a, a, ones, mean, 1 / numpy.sqrt(var + dtype(1e-5)))
+    leaky_relu_grad(x, leaky_relu(x, 0.2), 0.2)
+    adam_update(x, x, x.copy(), x.copy(), 0.5, 0.999, 1e-3, 1.0, 1e-8)
+    return time.perf_counter() - started
 
 
 KERNELS: dict = {
