@@ -223,62 +223,98 @@ def _kernel_rows(w, dtype):
     return numpy.ascontiguousarray(w.transpose(0, 2, 3, 1), dtype=dtype).reshape(w.shape[0], -1)
 
 
+# The column matrix of a large layer is big (64 MB for W3's Conv(64, 128) at 32x32, batch 64):
+# the NHWC paths build it for a slice of the batch at a time, at most this many bytes, which
+# bounds the step's peak memory and keeps each slice's columns warm in cache for its GEMM.
+COLUMN_BYTES = 16 * 2**20
+
+
+def _batch_slices(n, row_bytes):
+    """Consecutive [start, stop) ranges of the batch whose columns fit in COLUMN_BYTES."""
+    per_slice = max(1, min(n, COLUMN_BYTES // max(1, row_bytes)))
+    return [(start, min(n, start + per_slice)) for start in range(0, n, per_slice)]
+
+
 def conv2d(x, w, stride, padding, dilation):
-    """Twin of ``ops.conv.conv2d_array``: y (O, N Ho Wo) = w' (O, kh kw C) @ cols^T, with
-    w'[o, (i, j, c)] = w[o, c, i, j]; cols^T is a BLAS transpose flag, not a copy, and
-    (O, N, Ho Wo) -> (N, O, Ho Wo) moves contiguous Ho*Wo runs."""
+    """Twin of ``ops.conv.conv2d_array``.
+
+    Few input channels: y (O, N Ho Wo) = w (O, C kh kw) @ cols, then (O, N, HoWo) -> NCHW.
+    Otherwise, per batch slice: y (n Ho Wo, O) = cols (n Ho Wo, kh kw C) @ w'^T with
+    w'[o, (i, j, c)] = w[o, c, i, j] (w'^T is a BLAS transpose flag), then NHWC -> NCHW
+    straight into the output's slice."""
     n, c, h, wd = x.shape
     out_channels, _, kh, kw = w.shape
     ho = _conv_size(h, kh, stride[0], padding[0], dilation[0])
     wo = _conv_size(wd, kw, stride[1], padding[1], dilation[1])
     dtype = numpy.result_type(x, w)
-    y = numpy.empty((out_channels, n * ho * wo), dtype=dtype)
+    x = x.astype(dtype, copy=False)
     if c < FEW_CHANNELS:
-        cols = im2col_channel_major(x.astype(dtype, copy=False), (kh, kw), stride, padding, dilation, (ho, wo))
+        cols = im2col_channel_major(x, (kh, kw), stride, padding, dilation, (ho, wo))
+        y = numpy.empty((out_channels, n * ho * wo), dtype=dtype)
         numpy.matmul(numpy.ascontiguousarray(w, dtype=dtype).reshape(out_channels, -1), cols, out=y)
-    else:
-        cols = im2col_nhwc(to_nhwc(x.astype(dtype, copy=False)), (kh, kw), stride, padding, dilation, (ho, wo))
-        numpy.matmul(_kernel_rows(w, dtype), cols.T, out=y)
-    return swap_leading_axes(y.reshape(out_channels, n, ho * wo)).reshape(n, out_channels, ho, wo)
+        return swap_leading_axes(y.reshape(out_channels, n, ho * wo)).reshape(n, out_channels, ho, wo)
+    x_nhwc, w_rows = to_nhwc(x), _kernel_rows(w, dtype)
+    out = numpy.empty((n, out_channels, ho, wo), dtype=dtype)
+    for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
+        cols = im2col_nhwc(x_nhwc[start:stop], (kh, kw), stride, padding, dilation, (ho, wo))
+        y = numpy.empty(((stop - start) * ho * wo, out_channels), dtype=dtype)
+        numpy.matmul(cols, w_rows.T, out=y)
+        _nhwc_to_nchw(y.reshape(stop - start, ho, wo, out_channels), out[start:stop])
+    return out
 
 
 def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
-    """Twin of ``ops.conv.conv_transpose2d_array``: cols (N H W, kh kw O) = x (C, N H W)^T @ w',
-    w'[c, (i, j, o)] = w[c, o, i, j], then col2im adds each row into its output pixels."""
+    """Twin of ``ops.conv.conv_transpose2d_array``: cols = x rows @ w'' then col2im.
+
+    Few output channels: cols (O kh kw, N H W) = w (C, O kh kw)^T @ x (C, N H W), added
+    into NCHW. Otherwise, per batch slice: cols (n H W, kh kw O) = x (n H W, C) @ w'' with
+    w''[c, (i, j, o)] = w[c, o, i, j], added into NHWC, then NHWC -> NCHW."""
     n, c, h, wd = x.shape
     _, out_channels, kh, kw = w.shape
     ho = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
     wo = (wd - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
     dtype = numpy.result_type(x, w)
-    x_channels = swap_leading_axes(x.astype(dtype, copy=False).reshape(n, c, h * wd)).reshape(c, -1)
-    args = (n, h, wd, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1])
+    x = x.astype(dtype, copy=False)
+    geometry = (kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1])
     if out_channels < FEW_CHANNELS:
+        x_channels = swap_leading_axes(x.reshape(n, c, h * wd)).reshape(c, -1)
         cols = numpy.empty((out_channels * kh * kw, n * h * wd), dtype=dtype)
         numpy.matmul(numpy.ascontiguousarray(w, dtype=dtype).reshape(c, -1).T, x_channels, out=cols)
         out = numpy.empty((n, out_channels, ho, wo), dtype=dtype)
-        _col2im_channel_major(cols, *args, out)
+        _col2im_channel_major(cols, n, h, wd, *geometry, out)
         return out
-    cols = numpy.empty((n * h * wd, kh * kw * out_channels), dtype=dtype)
-    numpy.matmul(x_channels.T, _kernel_rows(w, dtype), out=cols)
-    out = numpy.empty((n, ho, wo, out_channels), dtype=dtype)
-    _col2im_nhwc(cols, *args, out)
-    return to_nchw(out)
+    x_nhwc, w_cols = to_nhwc(x), _kernel_rows(w, dtype)
+    out_nhwc = numpy.empty((n, ho, wo, out_channels), dtype=dtype)
+    for start, stop in _batch_slices(n, h * wd * kh * kw * out_channels * dtype.itemsize):
+        rows = x_nhwc[start:stop].reshape(-1, c)
+        cols = numpy.empty((rows.shape[0], kh * kw * out_channels), dtype=dtype)
+        numpy.matmul(rows, w_cols, out=cols)
+        _col2im_nhwc(cols, stop - start, h, wd, *geometry, out_nhwc[start:stop])
+    return to_nchw(out_nhwc)
 
 
 def conv2d_weight(x, gy, kernel_size, stride, padding, dilation):
-    """Twin of ``ops.conv.conv2d_weight_array``: dw' (O, kh kw C) = gy (O, N Ho Wo) @ cols."""
+    """Twin of ``ops.conv.conv2d_weight_array``: dw = sum over batch slices of
+    gy (O, n Ho Wo) @ cols (n Ho Wo, kh kw C), reordered to (O, C, kh, kw) at the end."""
     n, c = x.shape[:2]
     out_channels, ho, wo = gy.shape[1:]
     kh, kw = kernel_size
     dtype = numpy.result_type(x, gy)
+    x = x.astype(dtype, copy=False)
     gy_channels = swap_leading_axes(gy.astype(dtype, copy=False).reshape(n, out_channels, ho * wo))
-    dw = numpy.empty((out_channels, c * kh * kw), dtype=dtype)
+    gy_channels = gy_channels.reshape(out_channels, n * ho * wo)
     if c < FEW_CHANNELS:
-        cols = im2col_channel_major(x.astype(dtype, copy=False), kernel_size, stride, padding, dilation, (ho, wo))
-        numpy.matmul(gy_channels.reshape(out_channels, -1), cols.T, out=dw)
+        cols = im2col_channel_major(x, kernel_size, stride, padding, dilation, (ho, wo))
+        dw = numpy.empty((out_channels, c * kh * kw), dtype=dtype)
+        numpy.matmul(gy_channels, cols.T, out=dw)
         return dw.reshape(out_channels, c, kh, kw)
-    cols = im2col_nhwc(to_nhwc(x.astype(dtype, copy=False)), kernel_size, stride, padding, dilation, (ho, wo))
-    numpy.matmul(gy_channels.reshape(out_channels, -1), cols, out=dw)
+    x_nhwc = to_nhwc(x)
+    dw = numpy.zeros((out_channels, kh * kw * c), dtype=dtype)
+    part = numpy.empty_like(dw)
+    for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
+        cols = im2col_nhwc(x_nhwc[start:stop], kernel_size, stride, padding, dilation, (ho, wo))
+        numpy.matmul(gy_channels[:, start * ho * wo:stop * ho * wo], cols, out=part)
+        dw += part
     return numpy.ascontiguousarray(dw.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2))
 
 

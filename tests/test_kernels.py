@@ -169,3 +169,30 @@ def test_a_training_step_on_numba_equals_numpy_to_float32_rounding():
     scale = max(numpy.abs(grad).max() for grad in results["numpy"])
     for reference, fast in zip(results["numpy"], results["numba"]):
         numpy.testing.assert_allclose(fast, reference, rtol=1e-4, atol=1e-6 * scale)
+
+
+@given(geometries(), st.data())
+def test_convolutions_in_batch_slices_match_numpy(case, data):
+    """A column budget of one image's columns: every NHWC path runs slice by slice."""
+    geometry, c, o = case
+    c, o = max(c, numba_cpu.FEW_CHANNELS), max(o, numba_cpu.FEW_CHANNELS)
+    batch = geometry.batch + 2
+    x = random_array(data, (batch, c) + geometry.size, numpy.float64)
+    w = random_array(data, (o, c) + geometry.kernel_size, numpy.float64)
+    gy = random_array(data, (batch, o) + geometry.output_size, numpy.float64)
+    options = (geometry.stride, geometry.padding, geometry.dilation)
+    budget = numba_cpu.COLUMN_BYTES
+    numba_cpu.COLUMN_BYTES = 1  # one image per slice
+    try:
+        actual = (numba_cpu.conv2d(x, w, *options),
+                  numba_cpu.conv2d_weight(x, gy, geometry.kernel_size, *options),
+                  numba_cpu.conv_transpose2d(gy, w, geometry.stride,
+                                             geometry.padding, geometry.output_padding, geometry.dilation))
+    finally:
+        numba_cpu.COLUMN_BYTES = budget
+    expected = (conv.conv2d_array(x, w, *options),
+                conv.conv2d_weight_array(x, gy, geometry.kernel_size, *options),
+                conv.conv_transpose2d_array(gy, w, geometry.stride,
+                                            geometry.padding, geometry.output_padding, geometry.dilation))
+    for a, e in zip(actual, expected):
+        assert_twin(a, e, numpy.float64, scale=batch * c * o)
