@@ -173,6 +173,16 @@ def _swap_leading_axes(a, out):
                 out[j, i, k] = a[i, j, k]
 
 
+@njit(**_JIT)
+def _swap_leading_axes_into(a, out):
+    """out[j, i, k] = a[i, j, k] into an existing array (a slice of a bigger output)."""
+    first, second, inner = a.shape
+    for i in range(first):
+        for j in range(second):
+            for k in range(inner):
+                out[j, i, k] = a[i, j, k]
+
+
 def swap_leading_axes(a):
     """(A, B, K) -> a C-contiguous (B, A, K) copy."""
     out = numpy.empty((a.shape[1], a.shape[0], a.shape[2]), dtype=a.dtype)
@@ -239,9 +249,9 @@ def conv2d(x, w, stride, padding, dilation):
     """Twin of ``ops.conv.conv2d_array``.
 
     Few input channels: y (O, N Ho Wo) = w (O, C kh kw) @ cols, then (O, N, HoWo) -> NCHW.
-    Otherwise, per batch slice: y (n Ho Wo, O) = cols (n Ho Wo, kh kw C) @ w'^T with
-    w'[o, (i, j, c)] = w[o, c, i, j] (w'^T is a BLAS transpose flag), then NHWC -> NCHW
-    straight into the output's slice."""
+    Otherwise, per batch slice: y (O, n Ho Wo) = w' @ cols (n Ho Wo, kh kw C)^T with
+    w'[o, (i, j, c)] = w[o, c, i, j] (cols^T is a BLAS transpose flag), then
+    (O, n, HoWo) -> the output's slice (n, O, HoWo), moving contiguous Ho*Wo runs."""
     n, c, h, wd = x.shape
     out_channels, _, kh, kw = w.shape
     ho = _conv_size(h, kh, stride[0], padding[0], dilation[0])
@@ -254,13 +264,13 @@ def conv2d(x, w, stride, padding, dilation):
         numpy.matmul(numpy.ascontiguousarray(w, dtype=dtype).reshape(out_channels, -1), cols, out=y)
         return swap_leading_axes(y.reshape(out_channels, n, ho * wo)).reshape(n, out_channels, ho, wo)
     x_nhwc, w_rows = to_nhwc(x), _kernel_rows(w, dtype)
-    out = numpy.empty((n, out_channels, ho, wo), dtype=dtype)
+    out = numpy.empty((n, out_channels, ho * wo), dtype=dtype)
     for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
         cols = im2col_nhwc(x_nhwc[start:stop], (kh, kw), stride, padding, dilation, (ho, wo))
-        y = numpy.empty(((stop - start) * ho * wo, out_channels), dtype=dtype)
-        numpy.matmul(cols, w_rows.T, out=y)
-        _nhwc_to_nchw(y.reshape(stop - start, ho, wo, out_channels), out[start:stop])
-    return out
+        y = numpy.empty((out_channels, cols.shape[0]), dtype=dtype)
+        numpy.matmul(w_rows, cols.T, out=y)  # (O, n Ho Wo); cols.T is a BLAS flag
+        _swap_leading_axes_into(y.reshape(out_channels, stop - start, ho * wo), out[start:stop])
+    return out.reshape(n, out_channels, ho, wo)
 
 
 def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
@@ -268,7 +278,8 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
 
     Few output channels: cols (O kh kw, N H W) = w (C, O kh kw)^T @ x (C, N H W), added
     into NCHW. Otherwise, per batch slice: cols (n H W, kh kw O) = x (n H W, C) @ w'' with
-    w''[c, (i, j, o)] = w[c, o, i, j], added into NHWC, then NHWC -> NCHW."""
+    w''[c, (i, j, o)] = w[c, o, i, j], added into NHWC, then NHWC -> NCHW. The rows are
+    read from x laid out (C, N H W), a copy that moves contiguous H*W runs."""
     n, c, h, wd = x.shape
     _, out_channels, kh, kw = w.shape
     ho = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
@@ -283,10 +294,10 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
         out = numpy.empty((n, out_channels, ho, wo), dtype=dtype)
         _col2im_channel_major(cols, n, h, wd, *geometry, out)
         return out
-    x_nhwc, w_cols = to_nhwc(x), _kernel_rows(w, dtype)
+    x_channels, w_cols = swap_leading_axes(x.reshape(n, c, h * wd)).reshape(c, -1), _kernel_rows(w, dtype)
     out_nhwc = numpy.empty((n, ho, wo, out_channels), dtype=dtype)
     for start, stop in _batch_slices(n, h * wd * kh * kw * out_channels * dtype.itemsize):
-        rows = x_nhwc[start:stop].reshape(-1, c)
+        rows = x_channels[:, start * h * wd:stop * h * wd].T  # (n H W, C), a strided view BLAS reads
         cols = numpy.empty((rows.shape[0], kh * kw * out_channels), dtype=dtype)
         numpy.matmul(rows, w_cols, out=cols)
         _col2im_nhwc(cols, stop - start, h, wd, *geometry, out_nhwc[start:stop])
