@@ -93,6 +93,15 @@ def kernel(name: str, reference: Callable) -> Callable:
     return _active_kernels.get(name, reference)
 
 
+def warm_up(dtype=numpy.float32) -> float:
+    """Compile the active kernel set's kernels for ``dtype`` now (JIT sets only: Numba compiles
+    on first use, once per machine with its cache); returns the seconds it took, 0 for none."""
+    if _active_name == "numpy":
+        return 0.0
+    module = importlib.import_module(_KERNEL_SET_MODULES[_active_name])
+    return module.warm_up(dtype) if hasattr(module, "warm_up") else 0.0
+
+
 def blas_threads(count: int):
     """Context manager limiting BLAS (and OpenMP) threads to ``count`` inside the block.
 

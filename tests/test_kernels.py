@@ -196,3 +196,15 @@ def test_convolutions_in_batch_slices_match_numpy(case, data):
                                             geometry.padding, geometry.output_padding, geometry.dilation))
     for a, e in zip(actual, expected):
         assert_twin(a, e, numpy.float64, scale=batch * c * o)
+
+
+def test_warm_up_compiles_the_active_set_and_reports_its_seconds():
+    from scratchgan import backend
+
+    assert backend.warm_up() == 0.0  # numpy: nothing to compile
+    sg.set_backend("numba")
+    try:
+        seconds = backend.warm_up()
+    finally:
+        sg.set_backend("numpy")
+    assert isinstance(seconds, float) and seconds > 0.0
