@@ -2,7 +2,7 @@
 
 Seed 000 ('Mode Collapse': the generator excels in a subspace but does not cover the
 entire real distribution; 'Unroll GAN') and seed 002 ('Diversity - Mode Collapse').
-Every method trains the same MLPs (the defaults of ``scratchgan train``) on ``ring8``
+Every method trains the same MLPs (the defaults of ``scratchgan train --data ring8``) on ``ring8``
 (radius 2, std 0.02) for the same number of steps and seeds; only the objective or the
 trick changes. A mode counts as covered when at least 1% of the samples are high-quality
 samples (within 3 std) of it (``scratchgan.metrics.toy.mode_statistics``).
@@ -35,7 +35,7 @@ METHODS = {
 
 
 def train_one(overrides, steps, seed):
-    config = TrainConfig(steps=steps, seed=seed, **overrides)
+    config = TrainConfig(data="ring8", steps=steps, seed=seed, **overrides)
     trainer = Trainer(config)
     with blas_threads(1):
         for _ in range(steps):

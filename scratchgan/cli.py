@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import typing
 from dataclasses import fields
 from pathlib import Path
 
 from scratchgan import backend
 
 HELP = {
-    "data": "dataset (scratchgan list)",
+    "data": "dataset (scratchgan list): image data train image models, toy data the MLP GAN",
+    "data_dir": "directory with the full MNIST / Fashion-MNIST files (IDX or npz), or an .npz file",
+    "model": "mlp | dcgan | cgan (conditional) | acgan (auxiliary classifier) | infogan",
     "loss": "adversarial loss (scratchgan list)",
     "penalty": "penalty or constraint on D (scratchgan list)",
     "penalty_weight": "lambda in front of the penalty (default: 10 for gradient_penalty and dragan, 0.1 for r1 and r2)",
@@ -21,6 +25,12 @@ HELP = {
     "latent_dim": "dimension of z ~ N(0, I)",
     "hidden": "width of the MLP layers",
     "depth": "hidden layers in G and D",
+    "width": "base channels of the convolutional models (DCGAN's ngf = ndf)",
+    "d_batch_norm": "batch norm in D's hidden conv layers (default: on, off under a gradient penalty)",
+    "aux_weight": "AC-GAN: weight of the auxiliary classification loss",
+    "info_weight": "InfoGAN: lambda in front of the mutual-information bound",
+    "categorical_codes": "InfoGAN: values of the categorical code",
+    "continuous_codes": "InfoGAN: continuous codes ~ U(-1, 1)",
     "optimizer": "adam | rmsprop | sgd",
     "lr_g": "generator learning rate",
     "lr_d": "discriminator learning rate (TTUR when it differs from --lr-g)",
@@ -44,11 +54,31 @@ HELP = {
     "dtype": "float32 | float64",
     "log_every": "steps between metrics.jsonl lines",
     "checkpoint_every": "steps between checkpoints",
+    "eval_samples": "generated samples for the final metrics",
 }
 
 
 def _default_out() -> str:
     return str(Path("runs") / time.strftime("train-%Y%m%d-%H%M%S"))
+
+
+def _field_type(name):
+    """The type of a TrainConfig field, without its None (``int | None`` -> int)."""
+    from scratchgan.gan.trainer import TrainConfig
+
+    hint = typing.get_type_hints(TrainConfig)[name]
+    options = [option for option in typing.get_args(hint) if option is not type(None)] or [hint]
+    return options[0]
+
+
+def _default_text(name, default):
+    from scratchgan.gan.trainer import FAMILY_DEFAULTS
+
+    if default is not None:
+        return f" (default: {default})"
+    if name in FAMILY_DEFAULTS["toy"]:
+        return f" (default: {FAMILY_DEFAULTS['image'][name]} for images, {FAMILY_DEFAULTS['toy'][name]} for toy data)"
+    return ""
 
 
 def _add_config_flags(parser):
@@ -60,14 +90,12 @@ def _add_config_flags(parser):
             continue
         flag = "--" + spec.name.replace("_", "-")
         default = getattr(defaults, spec.name)
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
-                                help=HELP[spec.name])
-        elif default is None:
-            parser.add_argument(flag, type=float, default=None, help=HELP[spec.name])
+        kind = _field_type(spec.name)
+        text = HELP[spec.name] + ("" if kind is bool else _default_text(spec.name, default))
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
         else:
-            parser.add_argument(flag, type=type(default), default=default,
-                                help=f"{HELP[spec.name]} (default: {default})")
+            parser.add_argument(flag, type=kind, default=default, help=text)
     parser.add_argument("--loss-param", action="append", default=[], metavar="KEY=VALUE",
                         help="a loss parameter, e.g. --loss-param preset=pearson (repeatable)")
 
@@ -76,9 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scratchgan", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a GAN (default: non-saturating GAN on the 8-Gaussian ring)")
+    train = commands.add_parser("train", help="train a GAN (default: DCGAN, non-saturating loss, on the bundled "
+                                              "MNIST digits)")
     _add_config_flags(train)
-    train.add_argument("--backend", choices=backend.BACKENDS, default=None, help="kernel set (default: numpy)")
+    train.add_argument("--backend", choices=backend.BACKENDS, default=None,
+                       help="kernel set (default: $SCRATCHGAN_BACKEND, else the fastest available)")
     train.add_argument("--out", default=None, help="run folder (default: runs/train-<time>)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -86,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser("resume", help="continue a run from its latest checkpoint")
     resume.add_argument("run_dir")
     resume.add_argument("--steps", type=int, default=None, help="train to this many steps (default: the config's)")
+    resume.add_argument("--backend", choices=backend.BACKENDS, default=None,
+                        help="kernel set (default: $SCRATCHGAN_BACKEND, else the fastest available)")
     resume.add_argument("--no-progress", action="store_true")
 
     commands.add_parser("list", help="losses, penalties, tricks and datasets")
@@ -116,23 +148,49 @@ def _config_from_args(args):
 
 
 def _print_metrics(metrics, out):
-    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "steps"}
+    shown = {k: v for k, v in metrics.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "steps"}
     summary = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
     print(f"done: {metrics['steps']} steps; {summary}")
-    print(f"wrote {out}/: config.json metrics.jsonl metrics.json checkpoints/ samples.png losses.png snapshots.png")
+    from scratchgan.gan.runner import written_files
+
+    print(f"wrote {out}/: {' '.join(written_files(out))}")
+
+
+def choose_backend(requested=None) -> str:
+    """Set the kernel set and say why: ``--backend``, else $SCRATCHGAN_BACKEND (already applied
+    when scratchgan was imported), else the fastest available one. Returns the reason."""
+    if requested:
+        backend.set_backend(requested)
+        return "--backend"
+    if os.environ.get("SCRATCHGAN_BACKEND"):
+        return "SCRATCHGAN_BACKEND"
+    backend.set_backend(backend.fastest())
+    return "fastest available; --backend to choose"
+
+
+def _describe_data(config, dataset) -> str:
+    if config.family == "toy":
+        return config.data
+    _, height, width = dataset.image_shape
+    source = "" if config.data_dir is None else f" from {config.data_dir}"
+    return f"{config.data} ({len(dataset)} images {height}x{width}{source})"
 
 
 def _train(args) -> int:
     from scratchgan.gan import runner
+    from scratchgan.gan.trainer import load_dataset
 
-    if args.backend:
-        backend.set_backend(args.backend)
-    config = _config_from_args(args)
+    reason = choose_backend(args.backend)
+    config = _config_from_args(args).resolved()
     config.validate()
+    dataset = load_dataset(config)  # a data error is one line, before anything is written
     out = args.out or _default_out()
-    print(f"scratchgan train: backend {backend.get_backend()}, {config.loss} loss, penalty {config.penalty}, "
-          f"data {config.data}, {config.steps} steps, run folder {out}")
-    metrics = runner.run(config, out, overwrite=args.overwrite, progress=not args.no_progress)
+    penalty = "" if config.penalty == "none" else f", penalty {config.penalty}"
+    print(f"scratchgan train: backend {backend.get_backend()} ({reason}), model {config.model}, "
+          f"loss {config.loss}{penalty}, data {_describe_data(config, dataset)}, {config.steps} steps -> {out}",
+          flush=True)
+    metrics = runner.run(config, out, overwrite=args.overwrite, progress=not args.no_progress, dataset=dataset)
     _print_metrics(metrics, out)
     return 0
 
@@ -140,16 +198,19 @@ def _train(args) -> int:
 def _resume(args) -> int:
     from scratchgan.gan import runner
 
-    print(f"scratchgan resume: backend {backend.get_backend()}, run folder {args.run_dir}")
+    reason = choose_backend(args.backend)
+    print(f"scratchgan resume: backend {backend.get_backend()} ({reason}), run folder {args.run_dir}", flush=True)
     metrics = runner.resume(args.run_dir, steps=args.steps, progress=not args.no_progress)
     _print_metrics(metrics, args.run_dir)
     return 0
 
 
 def _list(_args) -> int:
-    from scratchgan.data import toy
+    from scratchgan.data import images, toy
+    from scratchgan.gan.trainer import MODELS
     from scratchgan.gan import losses, penalties, tricks
 
+    print("models:    " + ", ".join(MODELS))
     print("losses:    " + ", ".join(losses.names()))
     print("penalties: " + ", ".join(penalties.NAMES))
     print("tricks:")
@@ -158,7 +219,16 @@ def _list(_args) -> int:
     print("datasets:")
     for name in toy.names():
         print(f"  {name:<26}{toy.get(name).describe()}")
+    for name in images.names():
+        print(f"  {name:<26}{_describe_image_set(images, name)}")
     return 0
+
+
+def _describe_image_set(images, name) -> str:
+    try:
+        return images.get(name).describe()
+    except (ValueError, ImportError) as error:  # needs --data-dir, or an optional package
+        return f"image data, needs --data-dir ({str(error).split(';')[0]})"
 
 
 def _info(_args) -> int:
@@ -181,7 +251,7 @@ def main(argv=None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, RuntimeError, OSError, KeyError) as error:
+    except (ValueError, RuntimeError, OSError, KeyError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"scratchgan {args.command}: error: {message}", file=sys.stderr)
         return 2

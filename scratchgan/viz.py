@@ -88,3 +88,72 @@ def plot_snapshots(path, snapshots, real, title="samples over training"):
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+# -- images ------------------------------------------------------------------------------------
+def image_tiles(images, rows, columns, pad=1):
+    """Images (N, C, H, W) in [-1, 1] tiled row by row into one picture in [0, 1] (grey for
+    one channel (R, Cl), colour (R, Cl, 3) for three), ``pad`` pixels of white between tiles;
+    missing tiles stay white."""
+    images = numpy.asarray(images, dtype=numpy.float64)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"image_tiles: expected images (N, 1 or 3, H, W), got shape {images.shape}")
+    count, channels, height, width = images.shape
+    pixels = numpy.clip((images + 1.0) / 2.0, 0.0, 1.0).transpose(0, 2, 3, 1)  # (N, H, W, C)
+    canvas = numpy.ones((rows * (height + pad) + pad, columns * (width + pad) + pad, channels))
+    for index in range(min(count, rows * columns)):
+        row, column = divmod(index, columns)
+        top, left = pad + row * (height + pad), pad + column * (width + pad)
+        canvas[top:top + height, left:left + width] = pixels[index]
+    return canvas[..., 0] if channels == 1 else canvas
+
+
+def plot_image_grid(path, images, rows, columns, title="", row_labels=None, column_labels=None):
+    """A grid of generated images (N, C, H, W) in [-1, 1], row by row; optional labels on the
+    left of each row (e.g. the class a conditional GAN was asked for) and under each column."""
+    images = numpy.asarray(images)
+    height, width = images.shape[2:]
+    canvas = image_tiles(images, rows, columns)
+    figure, axes = plt.subplots(figsize=(0.55 * columns + 1.2, 0.55 * rows + 0.8))
+    axes.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    axes.set_xticks([1 + column * (width + 1) + width / 2 for column in range(columns)] if column_labels else [])
+    if column_labels:
+        axes.set_xticklabels(column_labels, fontsize=7)
+    axes.set_yticks([1 + row * (height + 1) + height / 2 for row in range(rows)] if row_labels else [])
+    if row_labels:
+        axes.set_yticklabels(row_labels, fontsize=7)
+    axes.tick_params(length=0)
+    for side in axes.spines.values():
+        side.set_visible(False)
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_image_snapshots(path, snapshots, title="fixed latents over training"):
+    """One row per training step: the same fixed latents' images at that step;
+    ``snapshots`` is a list of (step, images (M, C, H, W))."""
+    columns = max(len(images) for _, images in snapshots)
+    stacked = numpy.concatenate([numpy.asarray(images)[:columns] for _, images in snapshots])
+    plot_image_grid(path, stacked, len(snapshots), columns, title,
+                    row_labels=[f"step {step}" for step, _ in snapshots])
+
+
+def plot_metric_curves(path, steps, curves: dict, title: str, log_names=()):
+    """One panel per metric against the training step (log scale for the names in ``log_names``)."""
+    names = [name for name, values in curves.items() if any(v is not None for v in values)]
+    if not names:
+        return
+    figure, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.0), squeeze=False)
+    for panel, name in zip(axes[0], names):
+        pairs = [(s, v) for s, v in zip(steps, curves[name]) if v is not None]
+        panel.plot([s for s, _ in pairs], [v for _, v in pairs], marker=".")
+        if name in log_names:
+            panel.set_yscale("log")
+        panel.set_xlabel("step")
+        panel.set_title(name, fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

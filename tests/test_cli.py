@@ -5,11 +5,20 @@ import json
 import numpy
 import pytest
 
-from scratchgan import cli
+from scratchgan import backend, cli
 from scratchgan.runs import RunFolder, RunFolderError, load_checkpoint
 
-TINY = ["--steps", "20", "--batch-size", "32", "--hidden", "16", "--depth", "2", "--log-every", "10",
+# the toy job (the image main job is tested in test_image_gans.py)
+TINY = ["--data", "ring8", "--steps", "20", "--batch-size", "32", "--hidden", "16", "--depth", "2", "--log-every", "10",
         "--checkpoint-every", "10", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def restore_backend():
+    """`scratchgan train` switches to the fastest backend; later tests keep the session's."""
+    previous = backend.get_backend()
+    yield
+    backend.set_backend(previous)
 
 
 def train(tmp_path, name, *extra):
@@ -17,9 +26,12 @@ def train(tmp_path, name, *extra):
     return cli.main(["train", *TINY, *extra, "--out", str(out)]), out
 
 
-def test_train_writes_a_complete_run_folder(tmp_path):
+def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     code, out = train(tmp_path, "run")
     assert code == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"scratchgan train: backend {backend.get_backend()} (")
+    assert first.endswith(f"model mlp, loss nonsaturating, penalty r1, data ring8, 20 steps -> {out}")
     for name in ("config.json", "metrics.jsonl", "metrics.json", "samples.png", "losses.png",
                  "snapshots.png", "snapshots.npz", "checkpoints/step_10.npz", "checkpoints/step_20.npz"):
         assert (out / name).is_file(), name
@@ -138,10 +150,11 @@ def test_unwritable_run_folder_is_reported(tmp_path):
         RunFolder(blocker)
 
 
-def test_list_names_losses_penalties_tricks_and_datasets(capsys):
+def test_list_names_models_losses_penalties_tricks_and_datasets(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("relativistic_average_ls", "gradient_penalty", "unrolled", "ring8", "iris2d"):
+    for name in ("infogan", "relativistic_average_ls", "gradient_penalty", "unrolled", "ring8", "iris2d", "mnist",
+                 "fashion_mnist", "digits8x8"):
         assert name in out
 
 

@@ -8,8 +8,8 @@ from scratchgan.gan.trainer import TrainConfig, Trainer
 
 
 def tiny(**overrides):
-    # a plain baseline (no penalty, constant learning rate); the defaults are tested in test_cli
-    values = dict(steps=10, batch_size=32, hidden=16, depth=2, latent_dim=4, penalty="none",
+    # a plain baseline on ring8 (no penalty, constant learning rate); the defaults are tested in test_cli
+    values = dict(data="ring8", steps=10, batch_size=32, hidden=16, depth=2, latent_dim=4, penalty="none",
                   lr_schedule="constant")
     values.update(overrides)
     return TrainConfig(**values)

@@ -76,6 +76,23 @@ def test_digits8x8_is_1797_images_of_8x8_in_minus_one_one():
     assert "8x8" in digits.describe()
 
 
+def test_digits8x8_is_read_without_importing_scikit_learn(monkeypatch):
+    monkeypatch.delitem(sys.modules, "sklearn", raising=False)
+    images._bundled_digits8x8.cache_clear()
+    images.get("digits8x8")
+    assert "sklearn" not in sys.modules
+
+
+def test_missing_scikit_learn_says_pip_install_scikit_learn(monkeypatch):
+    monkeypatch.setattr(images.importlib.util, "find_spec", lambda name: None)
+    images._bundled_digits8x8.cache_clear()
+    try:
+        with pytest.raises(ImportError, match="pip install scikit-learn"):
+            images.get("digits8x8")
+    finally:
+        images._bundled_digits8x8.cache_clear()
+
+
 def test_describe_names_the_dataset_size_and_shape():
     line = images.get("mnist").describe()
     assert line.startswith("mnist") and "5000 images 1x28x28" in line and "10 classes" in line
@@ -239,6 +256,72 @@ def test_unknown_dataset_name_lists_the_valid_names():
 
 def test_errors_are_value_errors():
     assert issubclass(ImageDataError, ValueError)
+
+
+# --- the same errors through `scratchgan train --data-dir` -------------------------------------
+
+def train_on(tmp_path, data_dir, *extra):
+    from scratchgan import cli
+
+    return cli.main(["train", "--data-dir", str(data_dir), "--steps", "1", "--no-progress", "--backend", "numpy",
+                     "--out", str(tmp_path / "run"), *extra])
+
+
+def corrupt_magic(directory):
+    pixels, labels = tiny_digits()
+    write(directory / "train-images-idx3-ubyte", idx_images_bytes(pixels, magic=1234))
+    write(directory / "train-labels-idx1-ubyte", idx_labels_bytes(labels))
+    return "train-images-idx3-ubyte: magic number 1234, expected 2051"
+
+
+def wrong_size(directory):
+    write_idx_dir(directory, *tiny_digits(size=8))
+    return "train-images-idx3-ubyte: images are 8x8, expected 28x28"
+
+
+def truncated_labels(directory):
+    pixels, labels = tiny_digits()
+    write(directory / "train-images-idx3-ubyte", idx_images_bytes(pixels))
+    write(directory / "train-labels-idx1-ubyte", idx_labels_bytes(labels)[:-2])
+    return "train-labels-idx1-ubyte: 14 bytes expected for 6 labels, found 12"
+
+
+def broken_npz(directory):
+    (directory / "train.npz").write_bytes(b"not a zip archive")
+    return "train.npz: not a readable .npz file"
+
+
+def mismatched_npz(directory):
+    pixels, labels = tiny_digits(count=6)
+    numpy.savez(directory / "mnist.npz", x_train=pixels, y_train=labels[:5])
+    return "mnist.npz: 5 labels for 6 images"
+
+
+@pytest.mark.parametrize("make", [corrupt_magic, wrong_size, truncated_labels, broken_npz, mismatched_npz],
+                         ids=lambda make: make.__name__)
+def test_a_bad_data_file_through_the_cli_is_one_line_naming_the_file(tmp_path, capsys, make):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    expected = make(data_dir)
+    code = train_on(tmp_path, data_dir)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in captured.err
+    assert lines[0].startswith("scratchgan train: error: ") and expected in lines[0]
+    assert str(data_dir) in lines[0]
+    assert not (tmp_path / "run").exists()  # nothing written before the data were read
+
+
+def test_a_missing_data_dir_through_the_cli_is_one_line(tmp_path, capsys):
+    assert train_on(tmp_path, tmp_path / "nowhere") == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"data dir {tmp_path / 'nowhere'} does not exist" in lines[0]
+
+
+def test_a_data_dir_for_toy_data_is_refused_in_one_line(tmp_path, capsys):
+    assert train_on(tmp_path, tmp_path, "--data", "ring8") == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "data_dir applies to image datasets" in lines[0]
 
 
 # --- batching and sampling --------------------------------------------------------------------

@@ -274,16 +274,35 @@ def _bundled_mnist() -> tuple[numpy.ndarray, numpy.ndarray]:
     return table[:, :-1].astype(numpy.uint8).reshape(-1, 28, 28), labels
 
 
+def digits8x8_path() -> str:
+    """Where scikit-learn's bundled ``datasets/data/digits.csv.gz`` is (found without importing
+    scikit-learn, whose import takes seconds)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("digits8x8: the 8x8 digits come from scikit-learn's bundled copy; "
+                          "pip install scikit-learn")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data", "digits.csv.gz")
+    if not os.path.isfile(path):
+        raise ImageDataError(f"digits8x8: the installed scikit-learn has no {path}; "
+                             f"reinstall it (pip install --force-reinstall scikit-learn)")
+    return path
+
+
 @functools.lru_cache(maxsize=None)
 def _bundled_digits8x8() -> tuple[numpy.ndarray, numpy.ndarray]:
-    """scikit-learn's 1,797 8x8 digits, pixel values 0-16."""
+    """scikit-learn's 1,797 8x8 digits: CSV rows of 64 pixel values (0-16) then the label, as
+    ``sklearn.datasets.load_digits`` reads them."""
+    path = digits8x8_path()
     try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ImportError("digits8x8: the 8x8 digits come from scikit-learn's bundled copy; "
-                          "pip install scikit-learn") from None
-    digits = load_digits()
-    return digits.images, digits.target.astype(numpy.int64)
+        table = numpy.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError, EOFError, zlib.error) as error:
+        raise ImageDataError(f"{path}: not a readable CSV of pixel values ({error})") from None
+    if table.shape[1] != 8 * 8 + 1 or table[:, :-1].min() < 0 or table[:, :-1].max() > 16:
+        raise ImageDataError(f"{path}: expected rows of 64 pixels in 0-16 and a label, "
+                             f"found a table of shape {table.shape}")
+    labels = table[:, -1].astype(numpy.int64)
+    _check_labels(path, labels, 10)
+    return table[:, :-1].reshape(-1, 8, 8), labels
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 
+from scratchgan.autograd.tensor import Tensor
 from scratchgan.ops import elementwise as ew
+from scratchgan.ops import loss as loss_ops
 
 
 def _mean(x):
@@ -337,3 +339,51 @@ def get(name: str, **params) -> AdversarialLoss:
         return _REGISTRY[name](**params)
     except TypeError as error:
         raise ValueError(f"loss {name!r}: bad parameters {params}: {error}") from None
+
+
+# -- auxiliary terms of the AC-GAN and InfoGAN games --------------------------------------------
+def auxiliary_classifier_loss(class_logits, labels):
+    """AC-GAN's class term (Odena et al. 2016; seed 004 'AC-GAN'): the cross-entropy
+    L_C = -E log P(C = c | X), softmax over D's class logits (N, K), labels (N,).
+
+    D minimises L_C on real and on fake batches (it learns to classify both); G minimises
+    L_C on its fakes with the labels it was asked for. The Trainer adds
+    ``aux_weight`` L_C to each player's adversarial loss."""
+    return loss_ops.cross_entropy(class_logits, labels)
+
+
+def information_terms(q_output, codes, categorical):
+    """InfoGAN's variational bound on I(c; G(z, c)) (Chen et al. 2016; seed 000 'InfoGAN'):
+
+        I(c; G(z, c)) >= L_I = E_{c ~ p(c), x ~ G(z, c)} log Q(c | x) + H(c)
+    with c = (one categorical code of K values, C continuous codes ~ U(-1, 1)) and Q factored:
+        log Q(c | x) = log softmax(q_cat)[c_cat] + sum_j log N(c_j; mu_j, 1)
+    (the continuous codes have unit variance, as in the InfoGAN code's MNIST setting), so
+        -E log Q = CE(q_cat, c_cat) + E sum_j [(c_j - mu_j)^2 / 2 + log(2 pi) / 2].
+
+    ``q_output`` (N, K + C): categorical logits then the means mu; ``codes`` (N, K + C):
+    one-hot categorical code then the continuous values (NumPy or Tensor, constants).
+    Returns Tensors {"categorical_nll", "continuous_nll", "nll"} (each -E log Q of its
+    part; 0 without continuous codes) and the floats "mi_categorical" = log K - categorical_nll
+    and "mi_lower_bound" = L_I = log K + C log 2 - nll (H(U(-1, 1)) = log 2). Both players
+    minimise lambda * nll: the bound is maximised over G and over Q (which shares D's trunk).
+    """
+    codes = codes.numpy() if isinstance(codes, Tensor) else codes
+    continuous = q_output.shape[1] - categorical
+    if codes.shape != tuple(q_output.shape) or continuous < 0:
+        raise ValueError(f"information_terms: q_output {q_output.shape} and codes {codes.shape} must both be "
+                         f"(N, K + C) with K = {categorical}")
+    target = codes[:, :categorical].argmax(axis=1)
+    categorical_nll = loss_ops.cross_entropy(q_output[:, :categorical], target)
+    nll = categorical_nll
+    if continuous:
+        values = Tensor(q_output.xp.asarray(codes[:, categorical:], dtype=q_output.dtype))
+        error = values - q_output[:, categorical:]
+        continuous_nll = (0.5 * error * error).sum(axis=1).mean() + continuous * 0.5 * math.log(2 * math.pi)
+        nll = categorical_nll + continuous_nll
+    else:
+        continuous_nll = categorical_nll * 0.0
+    entropy = math.log(categorical) + continuous * math.log(2.0)
+    return {"categorical_nll": categorical_nll, "continuous_nll": continuous_nll, "nll": nll,
+            "mi_categorical": math.log(categorical) - categorical_nll.item(),
+            "mi_lower_bound": entropy - nll.item()}

@@ -1,21 +1,33 @@
 """Training runs on disk: ``run`` starts one in a fresh run folder, ``resume`` continues one.
 
-A run folder holds config.json, metrics.jsonl (one line per logging step), metrics.json
-(final figures), checkpoints/step_N.npz, snapshots.npz and the PNG figures. Resuming
-from step N's checkpoint continues exactly as the uninterrupted run would have.
+A run folder holds config.json (the resolved config and the backend), metrics.jsonl (one
+line per logging step), metrics.json (final figures), checkpoints/step_N.npz,
+snapshots.npz and the PNG figures. Resuming from step N's checkpoint continues exactly as
+the uninterrupted run would have.
+
+Toy runs: samples.png (samples over the data, D's surface), snapshots.png, losses.png.
+Image runs: samples.png (a 10 x 10 grid of fixed latents; one class per row for cgan/acgan,
+one categorical code per row for InfoGAN), snapshots.png (one row per training step),
+interpolation.png (a walk between fixed latents, seed 001), traversal_c<j>.png (InfoGAN:
+categorical code per row, continuous code j across), losses.png and metrics.png (FID and
+class figures of the fixed latents over training). Their final figures (``metrics.json``)
+come from ``scratchgan.metrics.images``: ``fid``, ``inception_score``, class balance, and
+class accuracy (cgan, acgan) or code purity (InfoGAN).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict
 
 import numpy
 from tqdm import tqdm
 
-from scratchgan import backend, viz
+from scratchgan import backend, random, viz
 from scratchgan.autograd.tensor import Tensor
-from scratchgan.gan.trainer import TrainConfig, Trainer
+from scratchgan.gan import models
+from scratchgan.gan.trainer import GRID_COLUMNS, TrainConfig, Trainer
 from scratchgan.metrics import toy as toy_metrics
 from scratchgan.runs import RunFolder, load_checkpoint
 
@@ -26,15 +38,17 @@ EQUILIBRIUM_LOSSES = {
     "nonsaturating": {"D at equilibrium: 2 log 2": 2 * LOG2, "G at equilibrium: log 2": LOG2},
     "minimax": {"D at equilibrium: 2 log 2": 2 * LOG2, "G at equilibrium: -log 2": -LOG2},
 }
-EVAL_SAMPLES = 5000
+GRID = GRID_COLUMNS * GRID_COLUMNS  # fixed latents shown in samples.png (10 x 10)
+INTERPOLATION_ROWS, INTERPOLATION_STEPS = 8, 10
+TRAVERSAL_VALUES = numpy.linspace(-2.0, 2.0, 10)  # past the prior's [-1, 1], as Chen et al.'s Figure 2
 
 
-def run(config: TrainConfig, out_dir, overwrite=False, progress=True) -> dict:
-    """Train ``config`` from scratch into ``out_dir``; returns the final metrics."""
-    config.validate()
+def run(config: TrainConfig, out_dir, overwrite=False, progress=True, dataset=None) -> dict:
+    """Train ``config`` from scratch into ``out_dir``; returns the final metrics. The data are
+    read (``dataset``, or the config's) before the folder is touched: a data error leaves none."""
+    trainer = Trainer(config, dataset=dataset)
     folder = RunFolder(out_dir, overwrite=overwrite)
-    folder.write_json("config.json", {**asdict(config), "backend": backend.get_backend()})
-    trainer = Trainer(config)
+    folder.write_json("config.json", {**asdict(trainer.config), "backend": backend.get_backend()})
     return _train(trainer, folder, progress, seconds_before=0.0)
 
 
@@ -43,7 +57,7 @@ def resume(out_dir, steps=None, progress=True) -> dict:
     folder = RunFolder.open_existing(out_dir)
     values = folder.read_json("config.json")
     values.pop("backend", None)
-    config = TrainConfig.from_dict(values)
+    config = TrainConfig.from_dict(values).resolved()
     if steps is not None and int(steps) != config.steps:
         if config.lr_schedule != "constant":
             raise ValueError(
@@ -58,7 +72,7 @@ def resume(out_dir, steps=None, progress=True) -> dict:
         raise ValueError(f"{out_dir} is already at step {trainer.step_count} of {config.steps}; "
                          f"pass --steps to train further")
     # only now that the checkpoint loaded: a failed resume leaves the folder as it was
-    folder.write_json("config.json", {**asdict(config), "backend": backend.get_backend()})
+    folder.write_json("config.json", {**asdict(trainer.config), "backend": backend.get_backend()})
     folder.truncate_metrics_log(trainer.step_count)
     previous = folder.read_json("metrics.json").get("seconds", 0.0) if (folder.path / "metrics.json").exists() else 0.0
     return _train(trainer, folder, progress, seconds_before=previous)
@@ -69,6 +83,12 @@ def _snapshot_steps(total):
 
 
 def _train(trainer, folder, progress, seconds_before) -> dict:
+    compile_seconds = backend.warm_up(trainer.dtype)  # JIT kernels: compile before the first step
+    if compile_seconds > 2.0 and progress:
+        print(f"compiled the {backend.get_backend()} kernels in {compile_seconds:.1f} s (once per machine)",
+              flush=True)
+    if trainer.config.model != "mlp":  # convolution GEMMs gain from every core
+        return _train_loop(trainer, folder, progress, seconds_before)
     with backend.blas_threads(1):  # MLP-sized GEMMs: one thread is fastest (backend.blas_threads)
         return _train_loop(trainer, folder, progress, seconds_before)
 
@@ -78,28 +98,64 @@ def _train_loop(trainer, folder, progress, seconds_before) -> dict:
     snapshot_steps = set(_snapshot_steps(config.steps))
     snapshots = _load_snapshots(folder)
     started = time.perf_counter()
-    bar = tqdm(range(trainer.step_count + 1, config.steps + 1), desc=f"{config.loss} on {config.data}",
+    label = config.data if trainer.family == "toy" else f"{config.model} on {config.data}"
+    bar = tqdm(range(trainer.step_count + 1, config.steps + 1), desc=f"{config.loss} {label}",
                disable=not progress, leave=False, initial=trainer.step_count, total=config.steps)
     for step in bar:
         logs = trainer.step()
         if step % config.log_every == 0 or step == config.steps:
-            record = {**logs, **_quick_metrics(trainer)}
+            with _training_stream_kept():
+                record = {**logs, **_quick_metrics(trainer, with_fid=step in snapshot_steps)}
             folder.log_metrics(record)
             bar.set_postfix(d=f"{logs['d_loss']:.3f}", g=f"{logs['g_loss']:.3f}")
         if step in snapshot_steps:
-            snapshots[step] = trainer.sample(latents=trainer.fixed_latents)
+            with _training_stream_kept():
+                snapshots[step] = _snapshot(trainer)
             numpy.savez(folder.path / "snapshots.npz", **{str(k): v for k, v in snapshots.items()})
         if step % config.checkpoint_every == 0 or step == config.steps:
             folder.save_checkpoint(step, trainer.state_arrays())
     seconds = seconds_before + time.perf_counter() - started
-    metrics = _final_metrics(trainer, seconds)
-    folder.write_json("metrics.json", metrics)
-    _figures(trainer, folder, snapshots)
+    with _training_stream_kept():
+        metrics = _final_metrics(trainer, seconds)
+        folder.write_json("metrics.json", metrics)
+        _figures(trainer, folder, snapshots)
     return metrics
 
 
-def _quick_metrics(trainer):
-    """Mode statistics on the fixed latents (no draw from the global generator)."""
+@contextlib.contextmanager
+def _training_stream_kept():
+    """Evaluation leaves the global generator as it found it: whatever it draws (a metric's
+    classifier initialises its layers when first loaded, once per process) is undone, so a run
+    resumed in a fresh process continues exactly as the uninterrupted one."""
+    state = random.get_state()
+    try:
+        yield
+    finally:
+        random.set_state(state)
+
+
+def _fixed_samples(trainer, count=None):
+    return trainer.sample(latents=trainer.fixed_latents[:count] if count else trainer.fixed_latents,
+                          condition=None if trainer.fixed_condition is None else trainer.fixed_condition[:count])
+
+
+def _snapshot(trainer):
+    if trainer.family == "toy":
+        return trainer.sample(latents=trainer.fixed_latents)
+    return _fixed_samples(trainer, GRID).astype(numpy.float32)  # (100, C, H, W): the grid only
+
+
+# -- metrics ------------------------------------------------------------------------------------
+def _quick_metrics(trainer, with_fid=True):
+    """Figures of the fixed latents at a logging step (no draw from the global generator):
+    toy: mode statistics; images: class figures of the first min(500, eval_samples) fixed
+    samples, and at the snapshot steps (``with_fid``) the classifier's FID of them ("fid_fixed":
+    biased upwards by their small number, a trend to compare along one run, not with ``fid``;
+    only six times a run, as its matrix square root takes a second or two)."""
+    if trainer.family == "image":
+        count = min(len(trainer.fixed_latents), trainer.config.eval_samples)
+        condition = None if trainer.fixed_condition is None else trainer.fixed_condition[:count]
+        return _image_figures(trainer, _fixed_samples(trainer, count), condition, quick=True, with_fid=with_fid)
     dataset = trainer.dataset
     if dataset.modes is None:
         return {}
@@ -111,13 +167,67 @@ def _quick_metrics(trainer):
 def _final_metrics(trainer, seconds):
     config = trainer.config
     evaluation = numpy.random.default_rng(config.seed + 2)  # separate stream: resuming stays exact
-    latents = Tensor(evaluation.standard_normal((EVAL_SAMPLES, config.latent_dim)).astype(trainer.dtype))
-    samples = trainer.sample(latents=latents)
-    reference = trainer.dataset.sample(EVAL_SAMPLES, evaluation)
-    metrics = toy_metrics.toy_metrics(samples, trainer.dataset, reference=reference)
+    latents = Tensor(evaluation.standard_normal((config.eval_samples, config.latent_dim)).astype(trainer.dtype))
+    if trainer.family == "image":
+        condition = trainer.draw_condition(config.eval_samples, evaluation)
+        samples = trainer.sample(latents=latents, condition=condition)
+        metrics = _image_figures(trainer, samples, condition, quick=False, generator=evaluation)
+    else:
+        samples = trainer.sample(latents=latents)
+        reference = trainer.dataset.sample(config.eval_samples, evaluation)
+        metrics = toy_metrics.toy_metrics(samples, trainer.dataset, reference=reference)
     metrics.update({"steps": trainer.step_count, "seconds": round(seconds, 3),
                     "backend": backend.get_backend()})
     return metrics
+
+
+def _real_reference(trainer, count, generator):
+    """Real images to compare with, or None for the bundled MNIST digits (whose classifier
+    statistics ``classifier_fid`` caches)."""
+    config = trainer.config
+    if config.data == "mnist" and config.data_dir is None:
+        return None
+    generator = generator or numpy.random.default_rng(config.seed + 3)
+    return trainer.dataset.sample(min(count, len(trainer.dataset)), generator)
+
+
+def _image_figures(trainer, samples, condition, quick, generator=None, with_fid=True) -> dict:
+    """fid, inception_score and class figures of generated images (``scratchgan.metrics.images``);
+    the full dictionaries under "details" for the final metrics."""
+    from scratchgan.metrics import images as image_metrics
+
+    config = trainer.config
+    finite = numpy.isfinite(samples.reshape(len(samples), -1)).all(axis=1)
+    figures = {"finite_fraction": float(finite.mean())}
+    if finite.sum() < 2:  # a diverged generator: nothing to measure
+        return figures
+    samples = samples[finite]
+    condition = None if condition is None else condition[finite]
+    if with_fid:
+        real = _real_reference(trainer, len(samples), generator)
+        figures["fid_fixed" if quick else "fid"] = image_metrics.classifier_fid(samples, real)
+    balance = image_metrics.class_balance(samples)
+    details = {"class_balance": balance}
+    figures.update({"classes_covered": balance["classes_covered"],
+                    "class_kl_from_uniform": balance["kl_from_uniform"]})
+    if not quick:
+        figures["inception_score"] = image_metrics.classifier_inception_score(samples)
+    if trainer.labelled:
+        accuracy = image_metrics.class_accuracy(samples, condition)
+        details["class_accuracy"] = accuracy
+        figures["class_accuracy"] = accuracy["accuracy"]
+        if not quick:
+            figures["per_class_accuracy"] = accuracy["per_class_accuracy"]
+    if config.model == "infogan":
+        codes = condition[:, :config.categorical_codes].argmax(axis=1)
+        purity = image_metrics.code_purity(codes, image_metrics.load_classifier().predict(samples))
+        details["code_purity"] = purity
+        figures.update({"code_purity": purity["purity"], "code_assignment_accuracy": purity["assignment_accuracy"]})
+        if not quick:
+            figures["code_to_class"] = purity["code_to_class"]
+    if not quick:
+        figures["details"] = details
+    return figures
 
 
 def _load_snapshots(folder):
@@ -128,21 +238,135 @@ def _load_snapshots(folder):
         return {int(k): archive[k] for k in archive.files}
 
 
+# -- figures ------------------------------------------------------------------------------------
 def _figures(trainer, folder, snapshots):
+    if trainer.family == "image":
+        _image_figures_png(trainer, folder, snapshots)
+    else:
+        _toy_figures(trainer, folder, snapshots)
+    _loss_figure(trainer, folder)
+
+
+def _toy_figures(trainer, folder, snapshots):
     config = trainer.config
     real = trainer.dataset.sample(2000, numpy.random.default_rng(config.seed + 3))
     fake = trainer.sample(latents=trainer.fixed_latents)
     viz.plot_toy_samples(folder.path / "samples.png", real, fake, trainer.discriminator_values,
                          title=f"{config.loss} on {config.data}, step {trainer.step_count}",
                          output_kind=trainer.loss.output_kind)
-    records = folder.read_metrics_log()
-    if records:
-        steps = [r["step"] for r in records]
-        curves = {"discriminator": [r["d_loss"] for r in records], "generator": [r["g_loss"] for r in records]}
-        viz.plot_curves(folder.path / "losses.png", steps, curves, f"{config.loss} losses", log_y=False,
-                        references=None if config.label_smoothing != 1.0 or config.label_flip
-                        else EQUILIBRIUM_LOSSES.get(config.loss))  # d_loss excludes the penalty
     if snapshots:
         ordered = sorted(snapshots.items())
         viz.plot_snapshots(folder.path / "snapshots.png", ordered, real,
                            title=f"{config.loss} on {config.data}: fixed latents over training")
+
+
+def _loss_figure(trainer, folder):
+    config = trainer.config
+    records = folder.read_metrics_log()
+    if not records:
+        return
+    steps = [r["step"] for r in records]
+    names = {"d_loss": "discriminator", "g_loss": "generator", "d_aux": "D class loss", "g_aux": "G class loss",
+             "d_info": "D -E log Q(c|x)", "g_info": "G -E log Q(c|x)"}
+    curves = {label: [r.get(key) for r in records] for key, label in names.items()
+              if all(key in r for r in records)}
+    title = f"{config.loss} losses"
+    if trainer.family == "image":
+        title = f"{config.model} on {config.data}: {title}"
+    viz.plot_curves(folder.path / "losses.png", steps, curves, title, log_y=False,
+                    references=None if config.label_smoothing != 1.0 or config.label_flip
+                    else EQUILIBRIUM_LOSSES.get(config.loss))  # d_loss excludes the penalty and aux terms
+    if trainer.family == "image":
+        keys = ("fid_fixed", "classes_covered", "class_accuracy", "code_purity", "code_assignment_accuracy",
+                "mi_categorical")
+        metric_curves = {key: [r.get(key) for r in records] for key in keys}
+        count = min(len(trainer.fixed_latents), config.eval_samples)
+        viz.plot_metric_curves(folder.path / "metrics.png", steps, metric_curves,
+                               f"{config.model} on {config.data}: {count} fixed latents over training",
+                               log_names=("fid_fixed",))
+
+
+def _row_labels(trainer):
+    """Row names of the grids: the class asked for (cgan, acgan) or the categorical code (InfoGAN)."""
+    if trainer.labelled:
+        names = getattr(trainer.dataset, "class_names", None) or [str(k) for k in range(trainer.num_classes)]
+        return [f"class {names[k % trainer.num_classes]}" for k in range(GRID_COLUMNS)]
+    if trainer.config.model == "infogan":
+        return [f"code {k % trainer.config.categorical_codes}" for k in range(GRID_COLUMNS)]
+    return None
+
+
+def _image_figures_png(trainer, folder, snapshots):
+    config, path = trainer.config, folder.path
+    what = f"{config.model} ({config.loss}) on {config.data}"
+    viz.plot_image_grid(path / "samples.png", _fixed_samples(trainer, GRID), GRID_COLUMNS, GRID_COLUMNS,
+                        f"{what}, step {trainer.step_count}", row_labels=_row_labels(trainer))
+    if snapshots:
+        columns = numpy.arange(GRID_COLUMNS) * GRID_COLUMNS  # one sample of each class / code
+        ordered = [(step, images[columns[columns < len(images)]]) for step, images in sorted(snapshots.items())]
+        viz.plot_image_snapshots(path / "snapshots.png", ordered, f"{what}: fixed latents over training")
+    _interpolation_png(trainer, path / "interpolation.png", what)
+    if config.model == "infogan":
+        _traversal_pngs(trainer, path)
+
+
+def _interpolation_png(trainer, path, what):
+    """Rows: spherical walks between two fixed latents (seed 001 'A Journey in Latent Space'),
+    the label (or categorical code) fixed along each row."""
+    config = trainer.config
+    ends = numpy.random.default_rng(config.seed + 5).standard_normal((2, INTERPOLATION_ROWS, config.latent_dim))
+    path_points = models.interpolate_latents(ends[0], ends[1], INTERPOLATION_STEPS)  # (steps, rows, D)
+    latents = path_points.transpose(1, 0, 2).reshape(-1, config.latent_dim)  # row by row
+    rows = numpy.repeat(numpy.arange(INTERPOLATION_ROWS), INTERPOLATION_STEPS)
+    condition = None
+    if trainer.labelled:
+        condition = rows % trainer.num_classes
+    elif config.model == "infogan":
+        condition = _codes(config, rows % config.categorical_codes, numpy.zeros((len(rows), config.continuous_codes)))
+    images = trainer.sample(latents=Tensor(latents.astype(trainer.dtype)), condition=condition)
+    labels = _row_labels(trainer)
+    viz.plot_image_grid(path, images, INTERPOLATION_ROWS, INTERPOLATION_STEPS,
+                        f"{what}: spherical interpolation between fixed latents",
+                        row_labels=labels[:INTERPOLATION_ROWS] if labels else None)
+
+
+def _codes(config, categories, continuous):
+    codes = numpy.zeros((len(categories), config.categorical_codes + config.continuous_codes))
+    codes[numpy.arange(len(categories)), categories] = 1
+    codes[:, config.categorical_codes:] = continuous
+    return codes
+
+
+def _traversal_pngs(trainer, path):
+    """InfoGAN (Chen et al. 2016, Figure 2): one categorical code value per row, continuous code
+    j varied across the columns, the other codes at 0 and z fixed. Without continuous codes,
+    the categorical code per row and a different z per column."""
+    config = trainer.config
+    categories = numpy.arange(config.categorical_codes)
+    rng = numpy.random.default_rng(config.seed + 6)
+    columns = len(TRAVERSAL_VALUES)
+    if config.continuous_codes == 0:
+        z = numpy.tile(rng.standard_normal((columns, config.latent_dim)), (len(categories), 1))
+        codes = _codes(config, numpy.repeat(categories, columns), numpy.zeros((len(z), 0)))
+        images = trainer.sample(latents=Tensor(z.astype(trainer.dtype)), condition=codes.astype(trainer.dtype))
+        viz.plot_image_grid(path / "traversal.png", images, len(categories), columns,
+                            "InfoGAN: categorical code per row, a different z per column",
+                            row_labels=[f"code {k}" for k in categories])
+        return
+    z = numpy.tile(rng.standard_normal((1, config.latent_dim)), (len(categories) * columns, 1))
+    for j in range(config.continuous_codes):
+        continuous = numpy.zeros((len(z), config.continuous_codes))
+        continuous[:, j] = numpy.tile(TRAVERSAL_VALUES, len(categories))
+        codes = _codes(config, numpy.repeat(categories, columns), continuous)
+        images = trainer.sample(latents=Tensor(z.astype(trainer.dtype)), condition=codes.astype(trainer.dtype))
+        viz.plot_image_grid(path / f"traversal_c{j + 1}.png", images, len(categories), columns,
+                            f"InfoGAN: categorical code per row, continuous code c{j + 1} across",
+                            row_labels=[f"code {k}" for k in categories],
+                            column_labels=[f"{v:.1f}" for v in TRAVERSAL_VALUES])
+
+
+def written_files(folder_path) -> list[str]:
+    """The names of a run folder's files and folders, for the CLI's summary line."""
+    from pathlib import Path
+
+    return sorted(p.name + ("/" if p.is_dir() else "") for p in Path(folder_path).iterdir())

@@ -1,14 +1,20 @@
-"""The GAN trainer: alternating updates with every loss, penalty and trick, deterministic
-for a seed, with checkpoints that resume a run bit for bit.
+"""The GAN trainer: alternating updates with every loss, penalty and trick, for toy MLPs and
+image models (DCGAN, conditional GAN, AC-GAN, InfoGAN), deterministic for a seed, with
+checkpoints that resume a run bit for bit.
 
     config = TrainConfig(data="ring8", loss="nonsaturating", steps=3000)
     trainer = Trainer(config)
-    for _ in range(config.steps):
+    for _ in range(trainer.config.steps):
         logs = trainer.step()          # d_steps discriminator updates, one generator update
 
-Every random number (latents, data batches, label flips, interpolation weights, noise)
-comes from the global generator (``scratchgan.random``), whose state is checkpointed
-with the models, the optimizers and the tricks' state.
+Settings left at None take the default of the dataset's family (``FAMILY_DEFAULTS``): toy
+2-D/1-D data train the MLP GAN with R1, TTUR and a linear decay; image data train DCGAN with
+the published DCGAN settings. ``TrainConfig.resolved()`` fills them in; the Trainer keeps
+(and checkpoints, and the run folder records) the resolved config.
+
+Every random number (latents, labels and codes, data batches, label flips, interpolation
+weights, noise) comes from the global generator (``scratchgan.random``), whose state is
+checkpointed with the models, the optimizers and the tricks' state.
 """
 
 from __future__ import annotations
@@ -30,29 +36,86 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # where 0.01 lost modes and 1.0 oscillated; docs/gan-training.md)
 PENALTY_WEIGHTS = {"gradient_penalty": 10.0, "dragan": 10.0, "r1": 0.1, "r2": 0.1}
 LR_SCHEDULES = ("constant", "linear")
+MODELS = ("mlp", "dcgan", "cgan", "acgan", "infogan")
+LABELLED_MODELS = ("cgan", "acgan")  # G(z, y) for class labels y
+AUX_MODELS = ("acgan", "infogan")  # D with a second head (class logits, InfoGAN's Q)
+# penalties on D's input gradient per sample: a batch-normalised D mixes the samples of a batch,
+# so conv critics under them default to no batch norm (Gulrajani et al. 2017, section 4)
+GRADIENT_PENALTIES = ("gradient_penalty", "dragan", "r1", "r2")
+# generator updates of the image main job (`scratchgan train`), chosen for its 10-minute budget
+# on 2 cores with the numba kernels (README); the PyTorch comparison at this step count:
+# benchmarks/dcgan_mnist_torch.py --steps 2000
+IMAGE_STEPS = 2000
+FAMILY_DEFAULTS = {
+    # ring8 defaults, measured in docs/gan-training.md
+    "toy": {"model": "mlp", "penalty": "r1", "steps": 5000, "batch_size": 256, "latent_dim": 16,
+            "lr_g": 1e-3, "lr_d": 2e-3, "lr_schedule": "linear"},
+    # DCGAN (Radford et al. 2015): Adam 2e-4, beta1 0.5, batch 64, z ~ N(0, I) of 100 dimensions
+    "image": {"model": "dcgan", "penalty": "none", "steps": IMAGE_STEPS, "batch_size": 64, "latent_dim": 100,
+              "lr_g": 2e-4, "lr_d": 2e-4, "lr_schedule": "constant"},
+}
+# where a model's paper used other settings than DCGAN's (None fields only): InfoGAN's MNIST
+# experiment (Chen et al. 2016, appendix C.1) has 62 noise dimensions and G's lr 1e-3 (D's 2e-4)
+MODEL_DEFAULTS = {"infogan": {"latent_dim": 62, "lr_g": 1e-3}}
+FIXED_SAMPLES = {"toy": 512, "image": 500}  # fixed latents for snapshots and quick metrics
+GRID_COLUMNS = 10  # fixed latents i of a labelled model ask for class (i // 10) mod K: grid rows per class
+
+
+def dataset_names() -> dict:
+    """{"toy": [...], "image": [...]}: the dataset names of each family."""
+    from scratchgan.data import images, toy
+
+    return {"toy": toy.names(), "image": images.names()}
+
+
+def family_of(data: str) -> str:
+    """"toy" or "image": the family of dataset ``data`` (ValueError naming every dataset)."""
+    for family, names in dataset_names().items():
+        if data in names:
+            return family
+    everything = [name for names in dataset_names().values() for name in names]
+    raise ValueError(f"unknown dataset {data!r}; expected one of: {', '.join(everything)}")
+
+
+def load_dataset(config: "TrainConfig"):
+    """The dataset of ``config``: a toy distribution, or image data (bundled or from data_dir)."""
+    from scratchgan.data import images, toy
+
+    if family_of(config.data) == "toy":
+        return toy.get(config.data)
+    return images.get(config.data, config.data_dir)
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a run; saved as config.json, so a run is reproducible from it."""
+    """Everything that defines a run; saved (resolved) as config.json, so a run is reproducible
+    from it. None means the default of the dataset's family (``FAMILY_DEFAULTS``)."""
 
-    data: str = "ring8"
+    data: str = "mnist"
+    data_dir: str | None = None
+    model: str | None = None
     loss: str = "nonsaturating"
     loss_params: dict = field(default_factory=dict)
-    penalty: str = "r1"
+    penalty: str | None = None
     penalty_weight: float | None = None  # None: the penalty's standard weight (PENALTY_WEIGHTS)
     clip_value: float = 0.01
-    steps: int = 5000
-    batch_size: int = 256
-    latent_dim: int = 16
+    steps: int | None = None
+    batch_size: int | None = None
+    latent_dim: int | None = None
     hidden: int = 64
     depth: int = 3
+    width: int = 64
+    d_batch_norm: bool | None = None  # None: on for conv D unless a gradient penalty is used
+    aux_weight: float = 1.0
+    info_weight: float = 1.0
+    categorical_codes: int = 10
+    continuous_codes: int = 2
     optimizer: str = "adam"
-    lr_g: float = 1e-3
-    lr_d: float = 2e-3
+    lr_g: float | None = None
+    lr_d: float | None = None
     beta1: float = 0.5
     beta2: float = 0.999
-    lr_schedule: str = "linear"
+    lr_schedule: str | None = None
     d_steps: int = 1
     label_smoothing: float = 1.0
     label_flip: float = 0.0
@@ -70,31 +133,66 @@ class TrainConfig:
     dtype: str = "float32"
     log_every: int = 100
     checkpoint_every: int = 1000
+    eval_samples: int = 5000
+
+    @property
+    def family(self) -> str:
+        return family_of(self.data)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every None setting replaced by its model's or else its family's default; d_batch_norm
+        resolves to True for conv discriminators unless a gradient penalty is used."""
+        values = asdict(self)
+        model = values["model"] or FAMILY_DEFAULTS[self.family]["model"]
+        defaults = {**FAMILY_DEFAULTS[self.family], **MODEL_DEFAULTS.get(model, {})}
+        for name, value in defaults.items():
+            if values[name] is None:
+                values[name] = value
+        if values["d_batch_norm"] is None:
+            values["d_batch_norm"] = values["model"] != "mlp" and values["penalty"] not in GRADIENT_PENALTIES
+        return TrainConfig(**values)
 
     def validate(self):
-        """One clear ValueError for the first invalid setting."""
-        from scratchgan.data import toy
+        """One clear ValueError for the first invalid setting (of the resolved config)."""
+        c = self.resolved()
+        c._validate_model()
+        losses.get(c.loss, **c.loss_params)  # raises with the valid names
+        if c.penalty not in penalties.NAMES:
+            raise ValueError(f"unknown penalty {c.penalty!r}; expected one of: {', '.join(penalties.NAMES)}")
+        if c.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {c.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
+        if c.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {c.lr_schedule!r}; expected one of: {', '.join(LR_SCHEDULES)}")
+        if c.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {c.dtype!r}")
+        for name in ("steps", "batch_size", "latent_dim", "hidden", "depth", "width", "d_steps", "log_every",
+                     "checkpoint_every", "categorical_codes"):
+            if getattr(c, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(c, name)}")
+        if c.eval_samples < 2:
+            raise ValueError(f"eval_samples must be at least 2, got {c.eval_samples}")
+        if c.penalty_weight is not None and c.penalty_weight <= 0:
+            raise ValueError(f"penalty_weight must be positive, got {c.penalty_weight}")
+        for name in ("lr_g", "lr_d", "unrolled_lr", "aux_weight", "info_weight"):
+            if getattr(c, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(c, name)}")
+        c._validate_tricks()
 
-        if self.data not in toy.names():
-            raise ValueError(f"unknown dataset {self.data!r}; expected one of: {', '.join(toy.names())}")
-        losses.get(self.loss, **self.loss_params)  # raises with the valid names
-        if self.penalty not in penalties.NAMES:
-            raise ValueError(f"unknown penalty {self.penalty!r}; expected one of: {', '.join(penalties.NAMES)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; expected one of: {', '.join(LR_SCHEDULES)}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        for name in ("steps", "batch_size", "latent_dim", "hidden", "depth", "d_steps", "log_every",
-                     "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.penalty_weight is not None and self.penalty_weight <= 0:
-            raise ValueError(f"penalty_weight must be positive, got {self.penalty_weight}")
-        for name in ("lr_g", "lr_d", "unrolled_lr"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+    def _validate_model(self):
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; expected one of: {', '.join(MODELS)}")
+        if self.family == "toy":
+            if self.model != "mlp":
+                raise ValueError(f"model {self.model!r} needs image data ({', '.join(dataset_names()['image'])}); "
+                                 f"{self.data!r} is a toy dataset (use --model mlp)")
+            if self.data_dir is not None:
+                raise ValueError(f"data_dir applies to image datasets; {self.data!r} is a toy dataset")
+        if self.model == "mlp" and self.d_batch_norm:
+            raise ValueError("d_batch_norm: the MLP discriminator has no batch norm (conv models only)")
+        if self.continuous_codes < 0:
+            raise ValueError(f"continuous_codes must be >= 0, got {self.continuous_codes}")
+
+    def _validate_tricks(self):
         if not 0.5 < self.label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in (0.5, 1] (1 = off), got {self.label_smoothing}")
         if not 0.0 <= self.label_flip < 0.5:
@@ -110,7 +208,10 @@ class TrainConfig:
                     f"label smoothing and label flipping apply to cross-entropy losses "
                     f"({', '.join(tricks.LOGIT_LOSSES)}), not to {self.loss!r}"
                 )
-        if self.feature_matching_layer and not 0 < self.feature_matching_layer < 2 * self.depth + 1:
+        if self.feature_matching_layer < 0:
+            raise ValueError(f"feature_matching_layer must be >= 0, got {self.feature_matching_layer}")
+        if (self.family == "toy" and self.feature_matching_layer
+                and not 0 < self.feature_matching_layer < 2 * self.depth + 1):
             raise ValueError(f"feature_matching_layer must be in [1, {2 * self.depth}], got "
                              f"{self.feature_matching_layer}")
         if self.unrolled < 0 or self.replay_size < 0 or self.minibatch_discrimination < 0:
@@ -128,27 +229,33 @@ class TrainConfig:
 
 
 class Trainer:
-    """Alternating GAN updates for a ``TrainConfig`` (models built from it unless given)."""
+    """Alternating GAN updates for a ``TrainConfig`` (models and data built from it unless given).
+
+    Conditional models: a real batch comes with its labels; in D's step the fakes are asked
+    for the real batch's labels (real and fake batches match class for class, and a gradient
+    penalty's interpolates have one label); in G's step labels are drawn uniformly, or are the
+    real batch's when G's loss also looks at real data (feature matching, unrolling,
+    relativistic losses). InfoGAN's codes are drawn from their prior for every fake batch.
+    """
 
     def __init__(self, config: TrainConfig, generator=None, discriminator=None, dataset=None):
-        from scratchgan.data import toy
-
+        config = config.resolved()
         config.validate()
         self.config = config
+        self.family = config.family
         random.manual_seed(config.seed)
         self.dtype = numpy.dtype(config.dtype)
-        self.dataset = dataset if dataset is not None else toy.get(config.data)
+        self.dataset = dataset if dataset is not None else load_dataset(config)
+        self.num_classes = getattr(self.dataset, "num_classes", 0)
         self.loss = losses.get(config.loss, **config.loss_params)
         if generator is None:
-            generator = models.mlp_generator(config.latent_dim, self.dataset.dim, config.hidden,
-                                             config.depth, dtype=self.dtype)
+            generator = self._build_generator()
         if discriminator is None:
-            discriminator = models.mlp_discriminator(
-                self.dataset.dim, config.hidden, config.depth, minibatch_std=config.minibatch_std,
-                minibatch_discrimination=config.minibatch_discrimination, dtype=self.dtype)
+            discriminator = self._build_discriminator()
         if config.penalty == "spectral_norm":
             models.spectral_normalize(discriminator)  # also a discriminator passed in
         self.generator, self.discriminator = generator, discriminator
+        self._check_feature_layer()
         self.optimizer_g = self._optimizer(self.generator, config.lr_g)
         self.optimizer_d = self._optimizer(self.discriminator, config.lr_d)
         self.replay = tricks.ReplayPool(config.replay_size) if config.replay_size else None
@@ -158,8 +265,73 @@ class Trainer:
         self.penalty_weight = (config.penalty_weight if config.penalty_weight is not None
                                else PENALTY_WEIGHTS.get(config.penalty))
         self.step_count = 0
-        fixed = numpy.random.default_rng(config.seed + 1).standard_normal((512, config.latent_dim))
-        self.fixed_latents = Tensor(fixed.astype(self.dtype))  # for snapshots, outside the global stream
+        # for snapshots and quick metrics, from a stream outside the global one
+        fixed = numpy.random.default_rng(config.seed + 1)
+        count = FIXED_SAMPLES[self.family]
+        self.fixed_latents = Tensor(fixed.standard_normal((count, config.latent_dim)).astype(self.dtype))
+        self.fixed_condition = self._fixed_condition(count, fixed)
+
+    # -- models ------------------------------------------------------------------------------------
+    @property
+    def labelled(self) -> bool:
+        """Whether G takes class labels (cgan, acgan)."""
+        return self.config.model in LABELLED_MODELS
+
+    @property
+    def conditional(self) -> bool:
+        """Whether G takes a second input (labels or InfoGAN codes)."""
+        return self.labelled or self.config.model == "infogan"
+
+    def _build_generator(self):
+        c, dt = self.config, self.dtype
+        if self.family == "toy":
+            return models.mlp_generator(c.latent_dim, self.dataset.dim, c.hidden, c.depth, dtype=dt)
+        shape = self.dataset.image_shape
+        channels, size = shape[0], shape[1]
+        if c.model == "mlp":
+            return models.mlp_image_generator(c.latent_dim, shape, c.hidden, c.depth, dtype=dt)
+        if c.model == "dcgan":
+            return models.dcgan_generator(c.latent_dim, size, channels, c.width, dtype=dt)
+        if c.model == "infogan":
+            return models.infogan_generator(c.latent_dim, c.categorical_codes, c.continuous_codes, size,
+                                            channels, c.width, dtype=dt)
+        return models.cgan_generator(c.latent_dim, self.num_classes, size, channels, c.width, dtype=dt)
+
+    def _build_discriminator(self):
+        c, dt = self.config, self.dtype
+        tricks_options = {"minibatch_std": c.minibatch_std, "minibatch_discrimination": c.minibatch_discrimination}
+        if self.family == "toy":
+            return models.mlp_discriminator(self.dataset.dim, c.hidden, c.depth, dtype=dt, **tricks_options)
+        shape = self.dataset.image_shape
+        channels, size = shape[0], shape[1]
+        if c.model == "mlp":
+            return models.mlp_image_discriminator(shape, c.hidden, c.depth, dtype=dt, **tricks_options)
+        options = dict(tricks_options, batch_norm=c.d_batch_norm, dtype=dt)
+        if c.model == "dcgan":
+            return models.dcgan_discriminator(size, channels, c.width, **options)
+        if c.model == "cgan":
+            return models.cgan_discriminator(self.num_classes, size, channels, c.width, **options)
+        if c.model == "acgan":
+            return models.acgan_discriminator(self.num_classes, size, channels, c.width, **options)
+        return models.infogan_discriminator(c.categorical_codes, c.continuous_codes, size, channels, c.width,
+                                            **options)
+
+    def _feature_modules(self):
+        """The Sequential whose first k modules give feature matching's features."""
+        d = self.discriminator
+        if isinstance(d, models.ConditionalDiscriminator):
+            return d.net
+        if isinstance(d, models.AuxiliaryDiscriminator):
+            return d.trunk
+        return d
+
+    def _check_feature_layer(self):
+        layer = self.config.feature_matching_layer
+        if layer and self.family == "image":
+            count = len(self._feature_modules())
+            if not 0 < layer < count:
+                raise ValueError(f"feature_matching_layer must be in [1, {count - 1}] for this "
+                                 f"{self.config.model} discriminator, got {layer}")
 
     def _optimizer(self, module, lr):
         c = self.config
@@ -169,35 +341,95 @@ class Trainer:
             return optim.RMSprop(module.parameters(), lr=lr)
         return optim.SGD(module.parameters(), lr=lr, momentum=c.beta1)
 
-    # -- batches -------------------------------------------------------------------------------
+    # -- batches, labels and codes -----------------------------------------------------------------
     def real_batch(self):
+        return self.real_batch_with_labels()[0]
+
+    def real_batch_with_labels(self):
+        """(real data Tensor, its labels for a labelled model, else None)."""
+        if self.labelled:
+            data, labels = self.dataset.sample_with_labels(self.config.batch_size, random.generator())
+            return Tensor(data.astype(self.dtype)), labels
         data = self.dataset.sample(self.config.batch_size, random.generator())
-        return Tensor(data.astype(self.dtype))
+        return Tensor(data.astype(self.dtype)), None
 
     def latent_batch(self, n=None):
         n = n or self.config.batch_size
         return Tensor(random.generator().standard_normal((n, self.config.latent_dim)).astype(self.dtype))
 
-    def _discriminate(self, real, fake):
-        """D on real and fake: two separate batches (batch-norm friendly, seed 000) or one joint one."""
+    def draw_condition(self, n, generator):
+        """What G is asked for, drawn from ``generator``: labels uniform over the classes (int64
+        (n,)), InfoGAN codes one-hot Cat(K) ++ U(-1, 1)^C ((n, K + C)), or None."""
+        c = self.config
+        if self.labelled:
+            return generator.integers(0, self.num_classes, size=n)
+        if c.model != "infogan":
+            return None
+        codes = numpy.zeros((n, c.categorical_codes + c.continuous_codes), dtype=self.dtype)
+        codes[numpy.arange(n), generator.integers(0, c.categorical_codes, size=n)] = 1
+        codes[:, c.categorical_codes:] = generator.uniform(-1.0, 1.0, (n, c.continuous_codes))
+        return codes
+
+    def _fixed_condition(self, count, generator):
+        """Labels or codes of the fixed latents: class / categorical code (i // 10) mod K, so the
+        first 100 fill a 10 x 10 grid with one class per row; uniform continuous codes."""
+        c = self.config
+        rows = (numpy.arange(count) // GRID_COLUMNS).astype(numpy.int64)
+        if self.labelled:
+            return rows % self.num_classes
+        if c.model != "infogan":
+            return None
+        codes = numpy.zeros((count, c.categorical_codes + c.continuous_codes), dtype=self.dtype)
+        codes[numpy.arange(count), rows % c.categorical_codes] = 1
+        codes[:, c.categorical_codes:] = generator.uniform(-1.0, 1.0, (count, c.continuous_codes))
+        return codes
+
+    def _generate(self, generator, z, condition):
+        return generator(z) if condition is None else generator(z, condition)
+
+    def _d_outputs(self, x, condition, with_aux=False):
+        """(D's logits (N, 1), its auxiliary head's output or None)."""
+        d = self.discriminator
+        if self.config.model == "cgan":
+            return d(x, condition), None
+        if with_aux and self.config.model in AUX_MODELS:
+            return d.forward_with_aux(x)
+        return d(x), None
+
+    def _critic(self, condition):
+        """D as a function of x alone (penalties, unrolling): cGAN's D with the labels bound."""
+        if self.config.model == "cgan":
+            return models.BoundLabels(self.discriminator, condition)
+        return self.discriminator
+
+    def _discriminate(self, real, real_condition, fake, fake_condition):
+        """D on real and fake: two separate batches (batch-norm friendly, seed 000) or one joint one.
+        Returns ((real logits, real aux), (fake logits, fake aux)); aux is None unless needed."""
         if self.instance_noise is not None:
             real = self.instance_noise.apply(real, self.step_count)
             fake = self.instance_noise.apply(fake, self.step_count)
+        real_aux = self.config.model == "acgan"  # InfoGAN's Q only reads fakes
+        fake_aux = self.config.model in AUX_MODELS
         if self.config.separate_batches:
-            return self.discriminator(real), self.discriminator(fake)
-        joint = self.discriminator(concatenate([real, fake], axis=0))
+            return (self._d_outputs(real, real_condition, real_aux),
+                    self._d_outputs(fake, fake_condition, fake_aux))
+        condition = (numpy.concatenate([real_condition, fake_condition]) if self.config.model == "cgan"
+                     else None)
+        joint, aux = self._d_outputs(concatenate([real, fake], axis=0), condition, fake_aux)
         n = real.shape[0]
-        return joint[:n], joint[n:]
+        split_aux = (None, None) if aux is None else (aux[:n], aux[n:])
+        return (joint[:n], split_aux[0]), (joint[n:], split_aux[1])
 
     # -- updates ---------------------------------------------------------------------------------
     def discriminator_step(self) -> dict:
         c = self.config
-        real = self.real_batch()
+        real, real_labels = self.real_batch_with_labels()
+        fake_condition = real_labels if self.labelled else self.draw_condition(c.batch_size, random.generator())
         with no_grad():
-            fake = self.generator(self.latent_batch())
+            fake = self._generate(self.generator, self.latent_batch(), fake_condition)
         if self.replay is not None:
-            fake = self.replay.query(fake)
-        real_out, fake_out = self._discriminate(real, fake)
+            fake, fake_condition = self.replay.query_with_condition(fake, fake_condition)
+        (real_out, real_aux), (fake_out, fake_aux) = self._discriminate(real, real_labels, fake, fake_condition)
         if c.label_smoothing != 1.0 or c.label_flip:
             d_loss = tricks.discriminator_loss_with_targets(
                 real_out, fake_out,
@@ -207,10 +439,13 @@ class Trainer:
             d_loss = self.loss.discriminator(real_out, fake_out)
         logs = {"d_loss": d_loss.item()}
         total = d_loss
-        penalty = self._penalty(real, fake)
+        auxiliary = self._discriminator_aux_loss(real_aux, real_labels, fake_aux, fake_condition, logs)
+        if auxiliary is not None:
+            total = total + auxiliary
+        penalty = self._penalty(real, fake, real_labels, fake_condition)
         if penalty is not None:
             logs["penalty"] = penalty.item()
-            total = d_loss + self.penalty_weight * penalty
+            total = total + self.penalty_weight * penalty
         self.optimizer_d.zero_grad()
         total.backward()
         self.optimizer_d.step()
@@ -218,16 +453,30 @@ class Trainer:
             penalties.clip_weights(self.discriminator, c.clip_value)
         return logs
 
-    def _penalty(self, real, fake):
-        name, d = self.config.penalty, self.discriminator
-        if name == "gradient_penalty":
-            return penalties.gradient_penalty(d, real, fake)
+    def _discriminator_aux_loss(self, real_aux, real_labels, fake_aux, fake_condition, logs):
+        """AC-GAN: aux_weight (L_C(real) + L_C(fake)); InfoGAN: info_weight (-E log Q(c | G(z, c)))."""
+        c = self.config
+        if c.model == "acgan":
+            class_loss = (losses.auxiliary_classifier_loss(real_aux, real_labels)
+                          + losses.auxiliary_classifier_loss(fake_aux, fake_condition))
+            logs["d_aux"] = class_loss.item()
+            return c.aux_weight * class_loss
+        if c.model == "infogan":
+            terms = losses.information_terms(fake_aux, fake_condition, c.categorical_codes)
+            logs["d_info"] = terms["nll"].item()
+            return c.info_weight * terms["nll"]
+        return None
+
+    def _penalty(self, real, fake, real_condition=None, fake_condition=None):
+        name = self.config.penalty
+        if name == "gradient_penalty":  # interpolates take the real batch's labels
+            return penalties.gradient_penalty(self._critic(real_condition), real, fake)
         if name == "dragan":
-            return penalties.dragan_penalty(d, real)
+            return penalties.dragan_penalty(self._critic(real_condition), real)
         if name == "r1":
-            return penalties.r1_penalty(d, real)
+            return penalties.r1_penalty(self._critic(real_condition), real)
         if name == "r2":
-            return penalties.r2_penalty(d, fake)
+            return penalties.r2_penalty(self._critic(fake_condition), fake)
         return None  # none, weight_clipping (after the step), spectral_norm (in the model)
 
     def generator_step(self) -> dict:
@@ -236,7 +485,7 @@ class Trainer:
         # unrolling, which differentiates through D's updates.
         self.discriminator.requires_grad_(bool(c.unrolled))
         try:
-            g_loss = self._generator_loss()
+            g_loss, logs = self._generator_loss()
             self.optimizer_g.zero_grad()
             g_loss.backward()
         finally:
@@ -245,24 +494,50 @@ class Trainer:
         self.discriminator.zero_grad()  # only unrolling leaves gradients there
         if self.ema is not None:
             self.ema.update()
-        return {"g_loss": g_loss.item()}
+        return logs
 
     def _generator_loss(self):
+        """(G's total loss, logs): the adversarial loss ("g_loss") plus AC-GAN's or InfoGAN's term."""
         c = self.config
-        fake = self.generator(self.latent_batch())
+        z = self.latent_batch()
         need_real = self.loss.generator_needs_real or c.feature_matching_layer or c.unrolled
-        real = self.real_batch() if need_real else None
+        real, real_labels = self.real_batch_with_labels() if need_real else (None, None)
+        condition = (real_labels if self.labelled and real_labels is not None
+                     else self.draw_condition(c.batch_size, random.generator()))
+        fake = self._generate(self.generator, z, condition)
+        fake_aux = None
         if c.feature_matching_layer:
-            g_loss = tricks.feature_matching_loss(
-                tricks.sequential_features(self.discriminator, real, c.feature_matching_layer),
-                tricks.sequential_features(self.discriminator, fake, c.feature_matching_layer))
+            g_loss = tricks.feature_matching_loss(self._features(real, real_labels), self._features(fake, condition))
         elif c.unrolled:
-            g_loss = tricks.unrolled_generator_loss(self.loss, self.discriminator, fake, real,
+            g_loss = tricks.unrolled_generator_loss(self.loss, self._critic(condition), fake, real,
                                                     c.unrolled, c.unrolled_lr)
         else:
-            real_out = self.discriminator(real) if real is not None else None
-            g_loss = self.loss.generator(self.discriminator(fake), real_out=real_out)
-        return g_loss
+            fake_out, fake_aux = self._d_outputs(fake, condition, with_aux=True)
+            real_out = self._d_outputs(real, real_labels)[0] if real is not None else None
+            g_loss = self.loss.generator(fake_out, real_out=real_out)
+        logs = {"g_loss": g_loss.item()}
+        if c.model in AUX_MODELS:
+            if fake_aux is None:
+                fake_aux = self.discriminator.forward_with_aux(fake)[1]
+            g_loss = g_loss + self._generator_aux_loss(fake_aux, condition, logs)
+        return g_loss, logs
+
+    def _generator_aux_loss(self, fake_aux, condition, logs):
+        c = self.config
+        if c.model == "acgan":
+            class_loss = losses.auxiliary_classifier_loss(fake_aux, condition)
+            logs["g_aux"] = class_loss.item()
+            return c.aux_weight * class_loss
+        terms = losses.information_terms(fake_aux, condition, c.categorical_codes)
+        logs.update({"g_info": terms["nll"].item(), "mi_categorical": terms["mi_categorical"],
+                     "mi_lower_bound": terms["mi_lower_bound"]})
+        return c.info_weight * terms["nll"]
+
+    def _features(self, x, labels):
+        layer = self.config.feature_matching_layer
+        if self.config.model == "cgan":
+            return self.discriminator.features(x, labels, layer)
+        return tricks.sequential_features(self._feature_modules(), x, layer)
 
     def _set_learning_rates(self):
         """Linear schedule: lr (1 - t / steps) at step t = 0..steps-1, reaching lr/steps at the end.
@@ -287,14 +562,24 @@ class Trainer:
 
     # -- sampling ---------------------------------------------------------------------------------
     @no_grad()
-    def sample(self, n=None, latents=None) -> numpy.ndarray:
-        """Generated samples (from the EMA generator when EMA is on), as a NumPy array."""
+    def sample(self, n=None, latents=None, condition=None, batch_size=500) -> numpy.ndarray:
+        """Generated samples (from the EMA generator when EMA is on, in eval mode), as a float64
+        NumPy array. ``condition``: the labels or InfoGAN codes to ask for (drawn from the
+        global generator, like missing latents, when not given). Image models generate in
+        batches of ``batch_size``."""
         model = self.ema.shadow if self.ema is not None else self.generator
+        z = latents if latents is not None else self.latent_batch(n)
+        if condition is None and self.conditional:
+            condition = self.draw_condition(z.shape[0], random.generator())
         was_training = model.training
         model.eval()
         try:
-            z = latents if latents is not None else self.latent_batch(n)
-            return model(z).numpy().astype(numpy.float64)
+            if self.family == "toy":
+                return self._generate(model, z, condition).numpy().astype(numpy.float64)
+            chunks = [self._generate(model, z[start:start + batch_size],
+                                     None if condition is None else condition[start:start + batch_size])
+                      .numpy().astype(numpy.float64) for start in range(0, z.shape[0], batch_size)]
+            return numpy.concatenate(chunks)
         finally:
             model.train(was_training)
 
@@ -328,7 +613,8 @@ class Trainer:
         return arrays
 
     def load_state_arrays(self, arrays: dict):
-        saved = json.loads(str(arrays["config"]))
+        # resolved, so a checkpoint written before a setting existed compares with its default
+        saved = asdict(TrainConfig.from_dict(json.loads(str(arrays["config"]))).resolved())
         own = asdict(self.config)
         # a constant-lr run may be extended (resume --steps); a scheduled one depends on steps
         extendable = ("log_every", "checkpoint_every") + (("steps",) if own["lr_schedule"] == "constant" else ())

@@ -57,43 +57,65 @@ def discriminator_loss_with_targets(real_logits, fake_logits, real_targets, fake
 class ReplayPool:
     """A pool of past generated samples mixed into D's fake batch (Shrivastava et al. 2017; seed
     000 'Historical generated batches'): each returned sample comes from the pool with
-    probability ``mix``; the pool keeps up to ``capacity`` samples, replacing random entries."""
+    probability ``mix``; the pool keeps up to ``capacity`` samples, replacing random entries.
+    A conditional model's fakes keep their labels or codes: ``query_with_condition``."""
 
     def __init__(self, capacity=512, mix=0.5):
         if capacity < 1 or not 0.0 <= mix <= 1.0:
             raise ValueError(f"ReplayPool: need capacity >= 1 and mix in [0, 1], got {capacity}, {mix}")
         self.capacity, self.mix = int(capacity), float(mix)
         self.samples = None  # NumPy array (M, ...) of stored fakes
+        self.conditions = None  # NumPy array (M, ...) of their labels or codes, when they have some
 
     def query(self, fakes):
         """D's fake batch: ``fakes`` (detached) with some rows swapped for pooled ones; updates the pool."""
+        return self.query_with_condition(fakes, None)[0]
+
+    def query_with_condition(self, fakes, condition):
+        """(fake batch, its labels or codes): as ``query``, each pooled row with its own condition
+        (``condition``: a NumPy array with one row per fake, or None)."""
         fresh = fakes.numpy().copy()
+        fresh_condition = None if condition is None else numpy.array(condition, copy=True)
         generator = random.generator()
         batch = fresh.copy()
+        batch_condition = None if condition is None else fresh_condition.copy()
         if self.samples is not None and len(self.samples):
             from_pool = generator.random(len(batch)) < self.mix
             picks = generator.integers(0, len(self.samples), size=int(from_pool.sum()))
             batch[from_pool] = self.samples[picks]
-        self._store(fresh, generator)
-        return Tensor(fakes.xp.asarray(batch))
+            if condition is not None:
+                batch_condition[from_pool] = self.conditions[picks]
+        self._store(fresh, fresh_condition, generator)
+        return Tensor(fakes.xp.asarray(batch)), batch_condition
 
-    def _store(self, fresh, generator):
+    def _store(self, fresh, condition, generator):
         if self.samples is None:
             self.samples = fresh[: self.capacity].copy()
+            self.conditions = None if condition is None else condition[: self.capacity].copy()
             fresh = fresh[self.capacity:]
+            condition = None if condition is None else condition[self.capacity:]
         room = self.capacity - len(self.samples)
         if room > 0:
             self.samples = numpy.concatenate([self.samples, fresh[:room]])
+            if condition is not None:
+                self.conditions = numpy.concatenate([self.conditions, condition[:room]])
+                condition = condition[room:]
             fresh = fresh[room:]
         if len(fresh):
             slots = generator.integers(0, self.capacity, size=len(fresh))
             self.samples[slots] = fresh
+            if condition is not None:
+                self.conditions[slots] = condition
 
     def state_arrays(self) -> dict:
-        return {} if self.samples is None else {"samples": self.samples.copy()}
+        arrays = {} if self.samples is None else {"samples": self.samples.copy()}
+        if self.conditions is not None:
+            arrays["conditions"] = self.conditions.copy()
+        return arrays
 
     def load_state_arrays(self, arrays: dict):
         self.samples = arrays["samples"].copy() if "samples" in arrays else None
+        self.conditions = arrays["conditions"].copy() if "conditions" in arrays else None
 
 
 # -- feature matching ----------------------------------------------------------------------
