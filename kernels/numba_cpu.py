@@ -520,6 +520,7 @@ def warm_up(dtype=numpy.float32) -> float:
     import time
 
     started = time.perf_counter()
+    dtype = numpy.dtype(dtype).type
     x = numpy.ones((2, 16, 4, 4), dtype=dtype)
     few = numpy.ones((2, 1, 4, 4), dtype=dtype)
     for source in (x, few):
