@@ -31,7 +31,7 @@ _KERNEL_SET_MODULES = {
     "cupy": "scratchgan.kernels.cupy_gpu",
 }
 _INSTALL_HINTS = {
-    "numba": "pip install 'scratchgan[numba]'  (or: pip install numba)",
+    "numba": "pip install numba  (a dependency of scratchgan; is the install complete?)",
     "cupy": "pip install 'scratchgan[gpu]'  (or: pip install cupy-cuda12x)",
 }
 
