@@ -43,7 +43,7 @@ def train_one(overrides, steps, seed):
     evaluation = numpy.random.default_rng(1000 + seed)
     from scratchgan.autograd.tensor import Tensor
 
-    latents = Tensor(evaluation.standard_normal((2000, config.latent_dim)).astype(trainer.dtype))
+    latents = Tensor(evaluation.standard_normal((2000, trainer.config.latent_dim)).astype(trainer.dtype))
     samples = trainer.sample(latents=latents)
     stats = toy_metrics.mode_statistics(samples, trainer.dataset.modes, trainer.dataset.mode_std)
     return stats, samples
