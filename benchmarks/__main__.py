@@ -1,9 +1,13 @@
-"""python -m benchmarks [--workloads W1,W2] [--backends numpy,numba] [--repeats N] [--quick]
+"""python -m benchmarks [--workloads W1,W2] [--backends numpy,numba] [--device cuda] [--repeats N] [--quick]
 
 Prints, per workload and scratchgan backend, the step time of scratchgan and of PyTorch
 (median and min-max over alternating repetitions), their ratio, the achieved GFLOP/s
 and the peak memory of each; then the same per layer for the DCGAN layers of the
 chosen workloads. See benchmarks/harness.py for how time and memory are measured.
+
+``--device cuda`` times the workloads on the GPU: scratchgan's cupy kernel set against
+PyTorch CUDA, in the same run (per-layer timings and peak RSS are CPU figures and are
+skipped there).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ def parse_args(argv=None):
     parser.add_argument("--workloads", default="W1,W2,W3,W4", help="comma-separated, from W1,W2,W3,W4")
     parser.add_argument("--backends", default=None,
                         help="scratchgan kernel sets, comma-separated (default: every available CPU one)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: scratchgan's cupy set against PyTorch CUDA (needs a GPU)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per contender")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per contender first")
     parser.add_argument("--seconds", type=float, default=0.3, help="target length of one repetition")
@@ -43,7 +49,10 @@ def parse_args(argv=None):
     unknown = [name for name in args.workloads if name not in wl.WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; expected some of {', '.join(wl.WORKLOADS)}")
-    if args.backends is None:
+    if args.device == "cuda":
+        args.backends = ["cupy"] if args.backends is None else args.backends.split(",")
+        args.no_memory = args.no_layers = True
+    elif args.backends is None:
         from scratchgan.backend import available_backends
 
         args.backends = [name for name in available_backends() if name != "cupy"]
@@ -60,8 +69,9 @@ def machine_description():
                   if line.startswith("model name")), platform.processor())
     blas = ", ".join(sorted({f"{info['internal_api']} {info.get('version') or ''}".strip()
                              for info in threadpool_info() if info["user_api"] == "blas"}))
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "cpu": model, "nproc": os.cpu_count(), "python": platform.python_version(),
+        "cpu": model, "gpu": gpu, "nproc": os.cpu_count(), "python": platform.python_version(),
         "numpy": numpy.__version__, "numpy_blas": blas or "unknown", "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
     }
@@ -90,7 +100,8 @@ def run_workloads(args, report):
         flops = wl.flops_per_step(workload)
         if args.wait_quiet:
             harness.wait_until_quiet(args.wait_quiet)
-        timings = harness.time_workload(workload, args.backends, args.repeats, args.warmup, args.seconds)
+        timings = harness.time_workload(workload, args.backends, args.repeats, args.warmup, args.seconds,
+                                        device=args.device)
         torch_memory = None if args.no_memory else harness.measure_memory(name, "torch", steps=args.memory_steps)
         for backend in args.backends:
             sg_memory = None if args.no_memory else harness.measure_memory(name, "scratchgan", backend,
@@ -148,6 +159,8 @@ def main(argv=None):
     print(f"scratchgan benchmarks: {machine['cpu']}, {machine['nproc']} CPUs; numpy {machine['numpy']} "
           f"({machine['numpy_blas']}), torch {machine['torch']} ({machine['torch_threads']} threads)")
     length = f"~{args.seconds:g} s" if args.seconds > 0 else "1 step"
+    if args.device == "cuda":
+        print(f"device: {machine['gpu']} (scratchgan cupy kernel set against PyTorch CUDA)")
     print(f"float32; {args.repeats} alternating repetitions of {length} after {args.warmup} warm-up "
           f"step(s); time per step: median (min-max); ratio = scratchgan / torch; "
           f"load average {machine['load_average'][0]:.2f}")

@@ -170,13 +170,14 @@ def _cycling_step(gan, batches):
     return call
 
 
-def time_workload(workload, backends, repeats, warmup, seconds, dtype=numpy.float32):
-    """{"torch": Timing, backend: Timing, ...} for one workload; PyTorch initialises both."""
-    torch_gan = wl.TorchGAN(workload, dtype)
+def time_workload(workload, backends, repeats, warmup, seconds, dtype=numpy.float32, device="cpu"):
+    """{"torch": Timing, backend: Timing, ...} for one workload; PyTorch initialises both.
+    ``device="cuda"``: both frameworks on the GPU (scratchgan's cupy set, PyTorch CUDA)."""
+    torch_gan = wl.TorchGAN(workload, dtype, device=device)
     batches = wl.make_batches(workload, dtype=dtype)
     contenders = {}
     for name in backends:
-        gan = wl.ScratchganGAN(workload, dtype, torch_gan.initial_state)
+        gan = wl.ScratchganGAN(workload, dtype, torch_gan.initial_state, device=device)
         contenders[name] = (lambda name=name: scratchgan_context(name, workload.blas_threads),
                             _cycling_step(gan, batches))
     contenders["torch"] = (_nothing, _cycling_step(torch_gan, batches))

@@ -190,14 +190,15 @@ def make_batches(workload, count=4, dtype=numpy.float32, seed=0, batch=None):
 
 # -- one training step, per framework ---------------------------------------------------------------
 class ScratchganGAN:
-    """G, D and their Adam optimizers in scratchgan; ``step`` returns (d_loss, g_loss) as floats."""
+    """G, D and their Adam optimizers in scratchgan; ``step`` returns (d_loss, g_loss) as floats
+    (reading them back also waits for a GPU to finish the step, so a step's time is complete)."""
 
     framework = "scratchgan"
 
-    def __init__(self, workload, dtype=numpy.float32, state=None):
+    def __init__(self, workload, dtype=numpy.float32, state=None, device="cpu"):
         import scratchgan as sg
 
-        self.sg, self.workload = sg, workload
+        self.sg, self.workload, self.device = sg, workload, device
         self.generator = workload.generator(sg.nn)
         self.discriminator = workload.discriminator(sg.nn)
         if numpy.dtype(dtype) == numpy.float64:
@@ -206,12 +207,14 @@ class ScratchganGAN:
         if state is not None:  # PyTorch's initial weights, so both compute the same numbers
             self.generator.load_state_dict(state["generator"])
             self.discriminator.load_state_dict(state["discriminator"])
+        self.generator.to(device)
+        self.discriminator.to(device)
         self.g_optimizer = sg.optim.Adam(self.generator.parameters(), lr=workload.lr, betas=workload.betas)
         self.d_optimizer = sg.optim.Adam(self.discriminator.parameters(), lr=workload.lr, betas=workload.betas)
         self.loss = sg.gan.losses.get("wasserstein" if workload.objective == "wgan-gp" else "nonsaturating")
 
     def tensors(self, batch):
-        return {key: self.sg.Tensor(value) for key, value in batch.items()}
+        return {key: self.sg.Tensor(value).to(self.device) for key, value in batch.items()}
 
     def step(self, real, latent, alpha):
         fake = self.generator(latent)
@@ -237,10 +240,10 @@ class TorchGAN:
 
     framework = "torch"
 
-    def __init__(self, workload, dtype=numpy.float32, seed=0):
+    def __init__(self, workload, dtype=numpy.float32, seed=0, device="cpu"):
         import torch
 
-        self.torch, self.workload = torch, workload
+        self.torch, self.workload, self.device = torch, workload, device
         torch.manual_seed(seed)
         torch_dtype = torch.float64 if numpy.dtype(dtype) == numpy.float64 else torch.float32
         self.generator = workload.generator(torch.nn).to(torch_dtype)
@@ -249,11 +252,13 @@ class TorchGAN:
             "generator": {k: v.detach().numpy().copy() for k, v in self.generator.state_dict().items()},
             "discriminator": {k: v.detach().numpy().copy() for k, v in self.discriminator.state_dict().items()},
         }
+        self.generator.to(device)
+        self.discriminator.to(device)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=workload.lr, betas=workload.betas)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=workload.lr, betas=workload.betas)
 
     def tensors(self, batch):
-        return {key: self.torch.from_numpy(value) for key, value in batch.items()}
+        return {key: self.torch.from_numpy(value).to(self.device) for key, value in batch.items()}
 
     def _gradient_penalty(self, real, fake, alpha):
         """E (||grad D(x_hat)||_2 - 1)^2 over all non-batch axes, x_hat = alpha real + (1 - alpha) fake."""

@@ -71,6 +71,12 @@ def _load_kernel_set(name: str) -> dict[str, Callable]:
             f"set_backend({name!r}): {error.name or 'a dependency'} is not installed; "
             f"install it with: {_INSTALL_HINTS[name]}"
         ) from error
+    problem = module.device_problem() if hasattr(module, "device_problem") else None
+    if problem is not None:
+        raise BackendUnavailableError(
+            f"set_backend({name!r}): {name} is installed but cannot reach a GPU ({problem}); "
+            f"use --backend numba (or numpy) on this machine"
+        )
     return dict(module.KERNELS)
 
 
@@ -88,9 +94,40 @@ def get_backend() -> str:
     return _active_name
 
 
+def default_device() -> str:
+    """Where a job puts its models and data: "cuda" when the cupy set is active, else "cpu"."""
+    return "cuda" if _active_name == "cupy" else "cpu"
+
+
 def kernel(name: str, reference: Callable) -> Callable:
-    """The active kernel set's implementation of primitive ``name``, or the NumPy ``reference``."""
-    return _active_kernels.get(name, reference)
+    """The active kernel set's implementation of primitive ``name``, or the NumPy ``reference``.
+
+    The "cupy" set computes only on GPU arrays: for CPU arrays (a classifier evaluated on
+    the host during a GPU run) it hands over to the fastest CPU implementation."""
+    found = _active_kernels.get(name)
+    if found is None:
+        return reference
+    if _active_name != "cupy":
+        return found
+    cpu = _cpu_kernels().get(name, reference)
+
+    def on_the_data_device(*args):
+        return (cpu if type(args[0]) is numpy.ndarray else found)(*args)
+
+    return on_the_data_device
+
+
+_cpu_kernel_cache: dict = {}
+
+
+def _cpu_kernels() -> dict:
+    """The numba kernel set if it imports (the CPU fallback of the cupy set), else none."""
+    if "table" not in _cpu_kernel_cache:
+        try:
+            _cpu_kernel_cache["table"] = _load_kernel_set("numba")
+        except BackendUnavailableError:
+            _cpu_kernel_cache["table"] = {}
+    return _cpu_kernel_cache["table"]
 
 
 def warm_up(dtype=numpy.float32) -> float:

@@ -58,6 +58,12 @@ class Function:
                 raise TypeError(
                     f"{cls.__name__}: input {position} must be a Tensor, got {type(value).__name__}"
                 )
+        if len(inputs) > 1:
+            first = type(inputs[0]._data)
+            for tensor in inputs[1:]:
+                if type(tensor._data) is not first:
+                    _check_same_device(cls.__name__, inputs)
+                    break
         node = cls(**params)
         output_data = node.forward(*[tensor._data for tensor in inputs])
         if isinstance(output_data, numpy.generic):  # NumPy reductions return scalars, not 0-d arrays
@@ -117,3 +123,14 @@ class Function:
     def release(self):
         """Called by the engine after backward when the graph is not retained."""
         self._freed = True
+
+
+def _check_same_device(op_name: str, inputs) -> None:
+    """One op computes on one device: mixing a CPU and a GPU tensor is an error naming both."""
+    devices = [tensor.device for tensor in inputs]
+    if len(set(devices)) > 1:
+        where = ", ".join(f"input {position} on {device}" for position, device in enumerate(devices))
+        raise RuntimeError(
+            f"{op_name}: expected all inputs on one device, got {where}; move them with "
+            f".to('cuda') or .to('cpu') (Module.to for a model's parameters)"
+        )

@@ -155,7 +155,7 @@ class Tensor:
         if dtype is not None and numpy.dtype(dtype) != self.dtype:
             result = result.astype(dtype)
         if device is not None and device != self.device:
-            result = _move(result, device)
+            result = _move(result, str(device))
         return result
 
     def double(self) -> "Tensor":
@@ -196,20 +196,27 @@ class Tensor:
         return bool(self._data)
 
 
-def _move(tensor: Tensor, device: str) -> Tensor:
-    """A copy of the data on another device, as a new leaf (keeps requires_grad of leaves)."""
+DEVICES = ("cpu", "cuda")
+
+
+def array_module_for(device: str):
+    """The array module of a device: numpy for "cpu", cupy for "cuda" (one line if missing)."""
     if device == "cpu":
-        array = backend.to_numpy(tensor.data)
-    elif device == "cuda":
+        return numpy
+    if device == "cuda":
         try:
             import cupy
         except ImportError as error:
             raise backend.BackendUnavailableError(
-                "Tensor.to('cuda'): cupy is not installed; install it with: "
+                "device 'cuda': cupy is not installed; install it with: "
                 "pip install 'scratchgan[gpu]'  (or: pip install cupy-cuda12x)"
             ) from error
-        array = cupy.asarray(tensor.data)
-    else:
-        raise ValueError(f"Tensor.to: unknown device {device!r}; expected 'cpu' or 'cuda'")
-    moved = Tensor(array, requires_grad=tensor.requires_grad and tensor.is_leaf)
-    return moved
+        return cupy
+    raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+
+
+def _move(tensor: Tensor, device: str) -> Tensor:
+    """A copy of the data on another device, as a new leaf (keeps requires_grad of leaves)."""
+    xp = array_module_for(device)
+    array = backend.to_numpy(tensor.data) if xp is numpy else xp.asarray(tensor.data)
+    return Tensor(array, requires_grad=tensor.requires_grad and tensor.is_leaf)

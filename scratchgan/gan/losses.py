@@ -270,7 +270,7 @@ class FKL(FDivergence):
 
 
 class FReverseKL(FDivergence):
-    """KL(Q || P): g_f(v) = -exp(-v),  f*(t) = -1 - log(-t), so f*(g_f(v)) = v - 1."""
+    """KL(Q || P): ``g_f(v) = -exp(-v)``,  ``f*(t) = -1 - log(-t)``, so ``f*(g_f(v)) = v - 1``."""
 
     name = "f_reverse_kl"
 
@@ -294,7 +294,7 @@ class FPearson(FDivergence):
 
 
 class FHellinger(FDivergence):
-    """Squared Hellinger: g_f(v) = 1 - exp(-v),  f*(t) = t / (1 - t), so f*(g_f(v)) = exp(v) - 1."""
+    """Squared Hellinger: ``g_f(v) = 1 - exp(-v)``,  ``f*(t) = t / (1 - t)``, so ``f*(g_f(v)) = exp(v) - 1``."""
 
     name = "f_hellinger"
 
@@ -306,7 +306,7 @@ class FHellinger(FDivergence):
 
 
 class FJensenShannon(FDivergence):
-    """Jensen-Shannon: g_f(v) = log 2 - sp(-v),  f*(t) = -log(2 - e^t), so f*(g_f(v)) = sp(v) - log 2.
+    """Jensen-Shannon: ``g_f(v) = log 2 - sp(-v)``,  ``f*(t) = -log(2 - e^t)``, so ``f*(g_f(v)) = sp(v) - log 2``.
     The discriminator loss is then E sp(-r) + E sp(f) - 2 log 2: the GAN loss shifted by
     the constant of seed 002's  max_D V = -2 log 2 + 2 JSD."""
 
@@ -364,8 +364,8 @@ def information_terms(q_output, codes, categorical):
     ``q_output`` (N, K + C): categorical logits then the means mu; ``codes`` (N, K + C):
     one-hot categorical code then the continuous values (NumPy or Tensor, constants).
     Returns Tensors {"categorical_nll", "continuous_nll", "nll"} (each -E log Q of its
-    part; 0 without continuous codes) and the floats "mi_categorical" = log K - categorical_nll
-    and "mi_lower_bound" = L_I = log K + C log 2 - nll (H(U(-1, 1)) = log 2). Both players
+    part; 0 without continuous codes) and the 0-d Tensors (constants, outside the graph)
+    "mi_categorical" = log K - categorical_nll and "mi_lower_bound" = L_I = log K + C log 2 - nll (H(U(-1, 1)) = log 2). Both players
     minimise lambda * nll: the bound is maximised over G and over Q (which shares D's trunk).
     """
     codes = codes.numpy() if isinstance(codes, Tensor) else codes
@@ -385,5 +385,5 @@ def information_terms(q_output, codes, categorical):
         continuous_nll = categorical_nll * 0.0
     entropy = math.log(categorical) + continuous * math.log(2.0)
     return {"categorical_nll": categorical_nll, "continuous_nll": continuous_nll, "nll": nll,
-            "mi_categorical": math.log(categorical) - categorical_nll.item(),
-            "mi_lower_bound": entropy - nll.item()}
+            "mi_categorical": math.log(categorical) - categorical_nll.detach(),
+            "mi_lower_bound": entropy - nll.detach()}

@@ -10,8 +10,7 @@ weights.
 
 from __future__ import annotations
 
-from scratchgan import random
-from scratchgan.autograd import engine
+from scratchgan.autograd import engine, factories
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.ops import elementwise as ew
@@ -36,7 +35,7 @@ def input_gradient(discriminator, x):
 
 def _uniform_per_sample(real):
     shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    return Tensor(real.xp.asarray(random.generator().random(shape), dtype=real.dtype))
+    return factories.rand(*shape, dtype=real.dtype, device=real.device)  # drawn where real lives
 
 
 def gradient_penalty(discriminator, real, fake, alpha=None, center=1.0, one_sided=False):
@@ -65,8 +64,7 @@ def dragan_penalty(discriminator, real, k=1.0, c=10.0, delta=None):
     to use another perturbation.
     """
     if delta is None:
-        noise = random.generator().standard_normal(real.shape) * c ** 0.5
-        delta = Tensor(real.xp.asarray(noise, dtype=real.dtype))
+        delta = factories.randn(*real.shape, dtype=real.dtype, device=real.device) * c ** 0.5
     elif not isinstance(delta, Tensor):
         delta = Tensor(real.xp.asarray(delta, dtype=real.dtype))
     if delta.shape != real.shape:

@@ -104,6 +104,8 @@ def _train_loop(trainer, folder, progress, seconds_before) -> dict:
     for step in bar:
         logs = trainer.step()
         if step % config.log_every == 0 or step == config.steps:
+            logs = {key: value if isinstance(value, (int, float)) else float(value)  # GPU: read back here only
+                    for key, value in logs.items()}
             with _training_stream_kept():
                 record = {**logs, **_quick_metrics(trainer, with_fid=step in snapshot_steps)}
             folder.log_metrics(record)

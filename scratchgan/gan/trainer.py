@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy
 
-from scratchgan import optim, random
+from scratchgan import backend, optim, random
+from scratchgan.autograd import factories
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import losses, models, penalties, tricks
@@ -238,7 +239,7 @@ class Trainer:
     relativistic losses). InfoGAN's codes are drawn from their prior for every fake batch.
     """
 
-    def __init__(self, config: TrainConfig, generator=None, discriminator=None, dataset=None):
+    def __init__(self, config: TrainConfig, generator=None, discriminator=None, dataset=None, device=None):
         config = config.resolved()
         config.validate()
         self.config = config
@@ -254,7 +255,10 @@ class Trainer:
             discriminator = self._build_discriminator()
         if config.penalty == "spectral_norm":
             models.spectral_normalize(discriminator)  # also a discriminator passed in
-        self.generator, self.discriminator = generator, discriminator
+        # the models, their optimizer state and every per-step draw live on one device: the GPU
+        # when the cupy kernel set is active (backend.default_device), else the CPU
+        self.device = device if device is not None else backend.default_device()
+        self.generator, self.discriminator = generator.to(self.device), discriminator.to(self.device)
         self._check_feature_layer()
         self.optimizer_g = self._optimizer(self.generator, config.lr_g)
         self.optimizer_d = self._optimizer(self.discriminator, config.lr_d)
@@ -268,7 +272,7 @@ class Trainer:
         # for snapshots and quick metrics, from a stream outside the global one
         fixed = numpy.random.default_rng(config.seed + 1)
         count = FIXED_SAMPLES[self.family]
-        self.fixed_latents = Tensor(fixed.standard_normal((count, config.latent_dim)).astype(self.dtype))
+        self.fixed_latents = Tensor(fixed.standard_normal((count, config.latent_dim)).astype(self.dtype)).to(self.device)
         self.fixed_condition = self._fixed_condition(count, fixed)
 
     # -- models ------------------------------------------------------------------------------------
@@ -349,13 +353,13 @@ class Trainer:
         """(real data Tensor, its labels for a labelled model, else None)."""
         if self.labelled:
             data, labels = self.dataset.sample_with_labels(self.config.batch_size, random.generator())
-            return Tensor(data.astype(self.dtype)), labels
+            return Tensor(data.astype(self.dtype)).to(self.device), labels
         data = self.dataset.sample(self.config.batch_size, random.generator())
-        return Tensor(data.astype(self.dtype)), None
+        return Tensor(data.astype(self.dtype)).to(self.device), None  # a host-to-device copy, no sync
 
     def latent_batch(self, n=None):
         n = n or self.config.batch_size
-        return Tensor(random.generator().standard_normal((n, self.config.latent_dim)).astype(self.dtype))
+        return factories.randn(n, self.config.latent_dim, dtype=self.dtype, device=self.device)
 
     def draw_condition(self, n, generator):
         """What G is asked for, drawn from ``generator``: labels uniform over the classes (int64
@@ -437,14 +441,14 @@ class Trainer:
                 tricks.discriminator_targets(len(real), False, 1.0, c.label_flip, real))
         else:
             d_loss = self.loss.discriminator(real_out, fake_out)
-        logs = {"d_loss": d_loss.item()}
+        logs = {"d_loss": self._log(d_loss)}
         total = d_loss
         auxiliary = self._discriminator_aux_loss(real_aux, real_labels, fake_aux, fake_condition, logs)
         if auxiliary is not None:
             total = total + auxiliary
         penalty = self._penalty(real, fake, real_labels, fake_condition)
         if penalty is not None:
-            logs["penalty"] = penalty.item()
+            logs["penalty"] = self._log(penalty)
             total = total + self.penalty_weight * penalty
         self.optimizer_d.zero_grad()
         total.backward()
@@ -459,11 +463,11 @@ class Trainer:
         if c.model == "acgan":
             class_loss = (losses.auxiliary_classifier_loss(real_aux, real_labels)
                           + losses.auxiliary_classifier_loss(fake_aux, fake_condition))
-            logs["d_aux"] = class_loss.item()
+            logs["d_aux"] = self._log(class_loss)
             return c.aux_weight * class_loss
         if c.model == "infogan":
             terms = losses.information_terms(fake_aux, fake_condition, c.categorical_codes)
-            logs["d_info"] = terms["nll"].item()
+            logs["d_info"] = self._log(terms["nll"])
             return c.info_weight * terms["nll"]
         return None
 
@@ -515,7 +519,7 @@ class Trainer:
             fake_out, fake_aux = self._d_outputs(fake, condition, with_aux=True)
             real_out = self._d_outputs(real, real_labels)[0] if real is not None else None
             g_loss = self.loss.generator(fake_out, real_out=real_out)
-        logs = {"g_loss": g_loss.item()}
+        logs = {"g_loss": self._log(g_loss)}
         if c.model in AUX_MODELS:
             if fake_aux is None:
                 fake_aux = self.discriminator.forward_with_aux(fake)[1]
@@ -526,11 +530,11 @@ class Trainer:
         c = self.config
         if c.model == "acgan":
             class_loss = losses.auxiliary_classifier_loss(fake_aux, condition)
-            logs["g_aux"] = class_loss.item()
+            logs["g_aux"] = self._log(class_loss)
             return c.aux_weight * class_loss
         terms = losses.information_terms(fake_aux, condition, c.categorical_codes)
-        logs.update({"g_info": terms["nll"].item(), "mi_categorical": terms["mi_categorical"],
-                     "mi_lower_bound": terms["mi_lower_bound"]})
+        logs.update({"g_info": self._log(terms["nll"]), "mi_categorical": self._log(terms["mi_categorical"]),
+                     "mi_lower_bound": self._log(terms["mi_lower_bound"])})
         return c.info_weight * terms["nll"]
 
     def _features(self, x, labels):
@@ -549,8 +553,15 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = lr * factor
 
+    def _log(self, value: Tensor):
+        """A logged scalar: a float on the CPU; on the GPU a 0-d device array, read back only
+        when the caller converts it (``float(v)``, at its logging interval), since every
+        read-back waits for the GPU to finish."""
+        return value.item() if self.device == "cpu" else value.detach().data
+
     def step(self) -> dict:
-        """``d_steps`` discriminator updates, then one generator update."""
+        """``d_steps`` discriminator updates, then one generator update. The logs' values are
+        floats on the CPU and 0-d device arrays on the GPU (see ``_log``)."""
         self._set_learning_rates()
         logs = {}
         for _ in range(self.config.d_steps):
@@ -568,7 +579,7 @@ class Trainer:
         global generator, like missing latents, when not given). Image models generate in
         batches of ``batch_size``."""
         model = self.ema.shadow if self.ema is not None else self.generator
-        z = latents if latents is not None else self.latent_batch(n)
+        z = latents.to(self.device) if latents is not None else self.latent_batch(n)
         if condition is None and self.conditional:
             condition = self.draw_condition(z.shape[0], random.generator())
         was_training = model.training
@@ -592,7 +603,7 @@ class Trainer:
         if len(starts) > 1 and len(points) - starts[-1] < 2:
             starts.pop()  # a lone last point joins the previous batch (batch statistics need 2)
         bounds = starts[1:] + [len(points)]
-        chunks = [self.discriminator(Tensor(points[a:b].astype(self.dtype))).numpy()[:, 0]
+        chunks = [self.discriminator(Tensor(points[a:b].astype(self.dtype)).to(self.device)).numpy()[:, 0]
                   for a, b in zip(starts, bounds)]
         return numpy.concatenate(chunks)
 
@@ -603,9 +614,9 @@ class Trainer:
                   "config": numpy.array(json.dumps(asdict(self.config), sort_keys=True)),
                   "rng": numpy.array(json.dumps(random.get_state()))}
         for prefix, module in (("G", self.generator), ("D", self.discriminator)):
-            arrays.update({f"{prefix}/{k}": v for k, v in module.state_dict().items()})
+            arrays.update({f"{prefix}/{k}": backend.to_numpy(v) for k, v in module.state_dict().items()})
         if self.ema is not None:
-            arrays.update({f"EMA/{k}": v for k, v in self.ema.shadow.state_dict().items()})
+            arrays.update({f"EMA/{k}": backend.to_numpy(v) for k, v in self.ema.shadow.state_dict().items()})
         for prefix, optimizer in (("optG", self.optimizer_g), ("optD", self.optimizer_d)):
             arrays.update(_flatten_optimizer(prefix, optimizer))
         if self.replay is not None:
@@ -643,7 +654,7 @@ def _flatten_optimizer(prefix, optimizer) -> dict:
     arrays = {f"{prefix}/param_groups": numpy.array(json.dumps(state["param_groups"]))}
     for index, entry in state["state"].items():
         for key, value in entry.items():
-            arrays[f"{prefix}/state/{index}/{key}"] = numpy.asarray(value)
+            arrays[f"{prefix}/state/{index}/{key}"] = backend.to_numpy(value)  # checkpoints are host arrays
     return arrays
 
 

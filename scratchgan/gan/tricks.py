@@ -12,7 +12,7 @@ import copy
 import numpy
 
 from scratchgan import random
-from scratchgan.autograd import engine
+from scratchgan.autograd import engine, factories
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.nn.module import Module, Parameter
@@ -37,8 +37,9 @@ def discriminator_targets(batch_size, real, smoothing=1.0, flip_probability=0.0,
     own, other = (positive, negative) if real else (negative, positive)
     flips = random.generator().random((batch_size, 1)) < flip_probability
     targets = numpy.where(flips, other, own)
-    dtype = numpy.float32 if like is None else like.dtype
-    return Tensor(targets.astype(dtype))
+    if like is None:
+        return Tensor(targets.astype(numpy.float32))
+    return Tensor(like.xp.asarray(targets, dtype=like.dtype))
 
 
 def discriminator_loss_with_targets(real_logits, fake_logits, real_targets, fake_targets):
@@ -156,8 +157,7 @@ class InstanceNoise:
         std = self.std_at(step)
         if std == 0.0:
             return x
-        noise = random.generator().standard_normal(x.shape) * std
-        return x + Tensor(x.xp.asarray(noise, dtype=x.dtype))
+        return x + factories.randn(*x.shape, dtype=x.dtype, device=x.device) * std  # drawn where x lives
 
 
 # -- discriminator layers ----------------------------------------------------------------------
@@ -181,8 +181,8 @@ class MinibatchStdDev(Module):
 
 
 class MinibatchDiscrimination(Module):
-    """Salimans et al. (2016): M_i = x_i T reshaped (B kernels x C dims);
-    o(x_i)_b = sum_{j != i} exp(-||M_i,b - M_j,b||_1);  output concat(x_i, o(x_i)), (N, F + B)."""
+    """Salimans et al. (2016): ``M_i = x_i T`` reshaped (B kernels x C dims);
+    ``o(x_i)_b = sum_{j != i} exp(-||M_i,b - M_j,b||_1)``;  output ``concat(x_i, o(x_i))``, (N, F + B)."""
 
     def __init__(self, in_features, num_kernels=16, kernel_dim=8, dtype=None):
         super().__init__()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy
 
-from scratchgan import random
+from scratchgan import backend, random
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
 
 
 def _normalize(vector, eps):
-    return vector / max(float(numpy.sqrt((vector * vector).sum())), eps)
+    """vector / max(||vector||, eps), on the array's device (no read-back to the host)."""
+    xp = vector.xp if isinstance(vector, Tensor) else backend.get_array_module(vector)
+    norm = xp.sqrt((vector * vector).sum())
+    return vector / xp.maximum(norm, vector.dtype.type(eps))
 
 
 class SpectralNorm:

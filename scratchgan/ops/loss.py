@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy
+
+from scratchgan import backend
 from scratchgan.autograd.function import Function
 from scratchgan.ops import elementwise as ew
 from scratchgan.ops import reduce as reduce_ops
@@ -82,17 +85,21 @@ def nll_loss(log_probs, labels, reduction="mean"):
 
     labels = labels.data if isinstance(labels, Tensor) else labels
     xp = log_probs.xp
-    labels = xp.asarray(labels)
+    # labels on the host are range-checked there; labels already on the GPU are not, as a
+    # check would read them back (a synchronisation) on every call
+    on_host = backend.get_array_module(labels) is numpy
+    labels = numpy.asarray(labels) if on_host else labels
     if log_probs.ndim != 2 or labels.shape != (log_probs.shape[0],) or labels.dtype.kind not in "iu":
         raise ValueError(
             f"nll_loss: expected log_probs (N, C) and integer labels (N,), got {log_probs.shape} "
             f"and {labels.shape} of dtype {labels.dtype}"
         )
-    if labels.size and (labels.min() < 0 or labels.max() >= log_probs.shape[1]):
+    if on_host and labels.size and (labels.min() < 0 or labels.max() >= log_probs.shape[1]):
         raise ValueError(
             f"nll_loss: labels must lie in [0, {log_probs.shape[1]}), got values in "
             f"[{labels.min()}, {labels.max()}]"
         )
+    labels = xp.asarray(labels)
     picked = shape_ops.getitem(log_probs, (xp.arange(labels.shape[0]), labels))
     return _reduce(-picked, reduction, "nll_loss")
 
