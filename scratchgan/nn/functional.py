@@ -33,6 +33,7 @@ cross_entropy = loss.cross_entropy
 
 
 def leaky_relu(x, negative_slope=0.01):
+    """x if x > 0 else negative_slope x."""
     return ew.leaky_relu(x, negative_slope)
 
 
@@ -44,10 +45,12 @@ def softplus(x, beta=1.0):
 
 
 def softmax(x, dim=-1):
+    """e^x / sum e^x along ``dim``."""
     return reduce_ops.softmax(x, axis=dim)
 
 
 def log_softmax(x, dim=-1):
+    """x - logsumexp(x) along ``dim``."""
     return reduce_ops.log_softmax(x, axis=dim)
 
 

@@ -49,22 +49,27 @@ def _fill(tensor, values):
 
 
 def uniform_(tensor, a=0.0, b=1.0):
+    """U(a, b)."""
     return _fill(tensor, random.generator().uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0):
+    """N(mean, std^2)."""
     return _fill(tensor, random.generator().normal(mean, std, size=tensor.shape))
 
 
 def constant_(tensor, value):
+    """Every element = value."""
     return _fill(tensor, tensor.xp.full(tensor.shape, value))
 
 
 def zeros_(tensor):
+    """Every element = 0."""
     return constant_(tensor, 0.0)
 
 
 def ones_(tensor):
+    """Every element = 1."""
     return constant_(tensor, 1.0)
 
 

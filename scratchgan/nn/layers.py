@@ -178,21 +178,29 @@ class LeakyReLU(Module):
 
 
 class ReLU(Module):
+    """max(x, 0)."""
+
     def forward(self, x):
         return F.relu(x)
 
 
 class Tanh(Module):
+    """tanh(x) = (e^x - e^-x) / (e^x + e^-x)."""
+
     def forward(self, x):
         return F.tanh(x)
 
 
 class Sigmoid(Module):
+    """1 / (1 + e^-x)."""
+
     def forward(self, x):
         return F.sigmoid(x)
 
 
 class Softplus(Module):
+    """log(1 + e^(beta x)) / beta."""
+
     def __init__(self, beta=1.0):
         super().__init__()
         self.beta = beta
@@ -202,6 +210,8 @@ class Softplus(Module):
 
 
 class Identity(Module):
+    """y = x."""
+
     def forward(self, x):
         return x
 
@@ -239,6 +249,8 @@ class Embedding(Module):
 
 
 class Flatten(Module):
+    """Merge axes start_dim..end_dim into one (by default all but the batch axis)."""
+
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
@@ -268,6 +280,8 @@ class Unflatten(Module):
 
 
 class AvgPool2d(Module):
+    """Mean over each kh x kw window, stride = kernel_size by default (count_include_pad=True)."""
+
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding

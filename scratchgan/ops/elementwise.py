@@ -185,7 +185,7 @@ class Maximum(Function):
 
 
 class Cast(Function):
-    """astype: the gradient is cast back to the input's dtype."""
+    """y = x.astype(dtype);  dy/dx = 1, and the gradient is cast back to the input's dtype."""
 
     def forward(self, x):
         return x.astype(self.dtype)
