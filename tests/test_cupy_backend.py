@@ -492,3 +492,15 @@ def test_the_benchmark_steps_run_on_the_device(fake_gpu, name):
     d_loss, g_loss = gan.step(**gan.tensors(batch))
     assert numpy.isfinite(d_loss) and numpy.isfinite(g_loss)
     assert all(p.device == "cuda" for p in gan.generator.parameters())
+
+
+@emulator_only
+def test_a_random_state_saved_before_the_device_stream_still_restores():
+    """Checkpoints written before the GPU backend hold only the host generator's state."""
+    sg.manual_seed(5)
+    old_format = sg.random.get_state()
+    del old_format["device"]
+    expected = sg.randn(3).numpy()
+    sg.randn(10)
+    sg.random.set_state(old_format)
+    numpy.testing.assert_array_equal(sg.randn(3).numpy(), expected)

@@ -365,7 +365,8 @@ def information_terms(q_output, codes, categorical):
     one-hot categorical code then the continuous values (NumPy or Tensor, constants).
     Returns Tensors {"categorical_nll", "continuous_nll", "nll"} (each -E log Q of its
     part; 0 without continuous codes) and the 0-d Tensors (constants, outside the graph)
-    "mi_categorical" = log K - categorical_nll and "mi_lower_bound" = L_I = log K + C log 2 - nll (H(U(-1, 1)) = log 2). Both players
+    "mi_categorical" = log K - categorical_nll and "mi_lower_bound" = L_I = log K + C log 2
+    - nll (H(U(-1, 1)) = log 2). Both players
     minimise lambda * nll: the bound is maximised over G and over Q (which shares D's trunk).
     """
     codes = codes.numpy() if isinstance(codes, Tensor) else codes
