@@ -476,3 +476,21 @@ def test_float32_times_float64_constant_gives_float32_gradient_via_grad():
     a = leaf([1.0, 2.0], dtype=numpy.float32)
     (gradient,) = sg.grad((a * sg.Tensor(numpy.array([0.5, 0.25]))).sum(), a)
     assert gradient.dtype == numpy.float32
+
+
+def test_a_spent_graph_holds_no_activations_while_its_loss_is_referenced():
+    """After backward (graph not retained) each node drops its saved inputs and arrays, as
+    PyTorch frees saved tensors: a loss kept in a variable no longer pins the activations."""
+    import gc
+    import weakref
+
+    x = sg.Tensor(numpy.ones((4, 3)), requires_grad=True)
+    hidden = (x * 2.0).tanh()
+    probe = weakref.ref(hidden)
+    loss = (hidden * hidden).sum()
+    del hidden
+    loss.backward()
+    gc.collect()
+    assert probe() is None, "the intermediate tensor outlived the backward that spent it"
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()

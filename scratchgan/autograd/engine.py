@@ -67,6 +67,9 @@ def _run(roots, root_grads, retain_graph, create_graph, targets=None):
     reaching = _nodes_reaching(order, targets) if targets is not None else None
     target_keys = {_key(t) for t in targets} if targets is not None else set()
     grads = {}
+    # a node's output may be read by its own backward (tanh, exp, sqrt) while the only other
+    # reference to it, a later node's input, has already been released: hold them for the walk
+    outputs_alive = [node._output_ref() for node in order if node._output_ref is not None]  # noqa: F841
     with grad_mode.set_grad_enabled(create_graph):
         for root, root_grad in zip(roots, root_grads):
             key = _key(root)

@@ -121,8 +121,17 @@ class Function:
             )
 
     def release(self):
-        """Called by the engine after backward when the graph is not retained."""
+        """Called by the engine right after this node's backward when the graph is not retained:
+        drop what backward read (the input Tensors, and arrays forward kept as attributes), so
+        a spent graph holds no activations even while its loss Tensor is still referenced (as
+        PyTorch frees saved tensors). A second backward through it is refused by ``_check_alive``."""
         self._freed = True
+        self._inputs = ()
+        self._input_versions = ()
+        for name, value in list(vars(self).items()):
+            if isinstance(value, Tensor) or hasattr(value, "__array_interface__") or \
+                    type(value).__module__.startswith("cupy"):
+                delattr(self, name)
 
 
 def _check_same_device(op_name: str, inputs) -> None:
