@@ -46,7 +46,11 @@ _JIT_SUMS = dict(cache=True, nogil=True, fastmath={"reassoc"})
 # (memcpy speed, ~1 ms for a 12.8 MB column matrix) instead of gathering single strided
 # values (~7 ms). Each convolution therefore transposes its input to NHWC once (a pass
 # over the input, 4x smaller than the columns for a 4x4 stride-2 kernel), runs one GEMM
-# on (pixels, kh kw C) rows, and transposes the (pixels, O) result back once.
+# on (pixels, kh kw C) rows, and returns its (pixels, O) result as it is: NHWC memory seen
+# through NCHW strides ("channels-last", as PyTorch calls it). Batch norm, leaky ReLU and
+# the next convolution read that layout without a copy (batch norm as (N H W, C) pixel
+# rows); NumPy ops are layout-agnostic, and a reshape that needs NCHW order (a flatten
+# before a Linear layer) copies then. Only NHWC inputs in NCHW memory pay a transpose.
 
 
 @njit(**_JIT)
@@ -162,16 +166,6 @@ def _swap_leading_axes(a, out):
                 out[j, i, k] = a[i, j, k]
 
 
-@njit(**_JIT)
-def _swap_leading_axes_into(a, out):
-    """out[j, i, k] = a[i, j, k] into an existing array (a slice of a bigger output)."""
-    first, second, inner = a.shape
-    for i in range(first):
-        for j in range(second):
-            for k in range(inner):
-                out[j, i, k] = a[i, j, k]
-
-
 def swap_leading_axes(a):
     """(A, B, K) -> a C-contiguous (B, A, K) copy."""
     out = numpy.empty((a.shape[1], a.shape[0], a.shape[2]), dtype=a.dtype)
@@ -184,11 +178,29 @@ def to_nhwc(x):
     return numpy.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-def to_nchw(x):
-    """(N, H, W, C) -> a C-contiguous (N, C, H, W) copy. NumPy's strided copy again: measured
-    on the W2/W3 shapes it beat a naive Numba loop (6.4 against 23.6 ms for 64x32x32x64)
-    and every cache-blocked Numba variant tried (tiles 8x8 to 128x16: 6.8-11.7 ms)."""
-    return numpy.ascontiguousarray(x.transpose(0, 3, 1, 2))
+def channels_last(x) -> bool:
+    """Whether an (N, C, H, W) array's memory is NHWC (PyTorch's channels_last): the layout
+    the NHWC paths below return, as a view with NCHW shape."""
+    return x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous and not x.flags.c_contiguous
+
+
+def nchw_view(x_nhwc):
+    """(N, H, W, C) contiguous -> the same memory as an (N, C, H, W) array (no copy)."""
+    return x_nhwc.transpose(0, 3, 1, 2)
+
+
+def pixel_rows(x):
+    """(N, C, H, W) -> (N H W, C): a view when x is channels-last, else a copy."""
+    return to_nhwc(x).reshape(-1, x.shape[1])
+
+
+def channel_rows(x):
+    """(N, C, H, W) -> (C, N H W): the transpose of ``pixel_rows`` (a view) when x is
+    channels-last, else a copy moving contiguous H*W runs."""
+    if channels_last(x):
+        return pixel_rows(x).T
+    n, c = x.shape[:2]
+    return swap_leading_axes(x.reshape(n, c, -1)).reshape(c, -1)
 
 
 def im2col_nhwc(x_nhwc, kernel_size, stride, padding, dilation, out_size):
@@ -236,29 +248,29 @@ def _batch_slices(n, row_bytes):
 def conv2d(x, w, stride, padding, dilation):
     """Twin of ``ops.conv.conv2d_array``.
 
-    Few input channels: y (O, N Ho Wo) = w (O, C kh kw) @ cols, then (O, N, HoWo) -> NCHW.
-    Otherwise, per batch slice: y (O, n Ho Wo) = w' @ cols (n Ho Wo, kh kw C)^T with
-    w'[o, (i, j, c)] = w[o, c, i, j] (cols^T is a BLAS transpose flag), then
-    (O, n, HoWo) -> the output's slice (n, O, HoWo), moving contiguous Ho*Wo runs."""
+    The output is channels-last (NHWC memory seen as NCHW, ``nchw_view``): each GEMM writes
+    pixel rows, so no transpose back is needed, and the next convolution, batch norm or
+    elementwise kernel reads that layout as it is.
+    Few input channels: y (N Ho Wo, O) = cols (C kh kw, N Ho Wo)^T @ w (O, C kh kw)^T.
+    Otherwise, per batch slice: y (n Ho Wo, O) = cols (n Ho Wo, kh kw C) @ w'^T with
+    w'[o, (i, j, c)] = w[o, c, i, j] (the transposes are BLAS flags)."""
     n, c, h, wd = x.shape
     out_channels, _, kh, kw = w.shape
     ho = _conv_size(h, kh, stride[0], padding[0], dilation[0])
     wo = _conv_size(wd, kw, stride[1], padding[1], dilation[1])
     dtype = numpy.result_type(x, w)
     x = x.astype(dtype, copy=False)
+    out = numpy.empty((n, ho, wo, out_channels), dtype=dtype)
     if c < FEW_CHANNELS:
         cols = im2col_channel_major(x, (kh, kw), stride, padding, dilation, (ho, wo))
-        y = numpy.empty((out_channels, n * ho * wo), dtype=dtype)
-        numpy.matmul(numpy.ascontiguousarray(w, dtype=dtype).reshape(out_channels, -1), cols, out=y)
-        return swap_leading_axes(y.reshape(out_channels, n, ho * wo)).reshape(n, out_channels, ho, wo)
+        w_matrix = numpy.ascontiguousarray(w, dtype=dtype).reshape(out_channels, -1)
+        numpy.matmul(cols.T, w_matrix.T, out=out.reshape(-1, out_channels))
+        return nchw_view(out)
     x_nhwc, w_rows = to_nhwc(x), _kernel_rows(w, dtype)
-    out = numpy.empty((n, out_channels, ho * wo), dtype=dtype)
     for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
         cols = im2col_nhwc(x_nhwc[start:stop], (kh, kw), stride, padding, dilation, (ho, wo))
-        y = numpy.empty((out_channels, cols.shape[0]), dtype=dtype)
-        numpy.matmul(w_rows, cols.T, out=y)  # (O, n Ho Wo); cols.T is a BLAS flag
-        _swap_leading_axes_into(y.reshape(out_channels, stop - start, ho * wo), out[start:stop])
-    return out.reshape(n, out_channels, ho, wo)
+        numpy.matmul(cols, w_rows.T, out=out[start:stop].reshape(-1, out_channels))
+    return nchw_view(out)
 
 
 def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
@@ -266,8 +278,8 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
 
     Few output channels: cols (O kh kw, N H W) = w (C, O kh kw)^T @ x (C, N H W), added
     into NCHW. Otherwise, per batch slice: cols (n H W, kh kw O) = x (n H W, C) @ w'' with
-    w''[c, (i, j, o)] = w[c, o, i, j], added into NHWC, then NHWC -> NCHW. The rows are
-    read from x laid out (C, N H W), a copy that moves contiguous H*W runs."""
+    w''[c, (i, j, o)] = w[c, o, i, j], added into NHWC memory, returned channels-last.
+    x's pixel rows are a view when x is channels-last, else one copy."""
     n, c, h, wd = x.shape
     _, out_channels, kh, kw = w.shape
     ho = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
@@ -276,20 +288,20 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
     x = x.astype(dtype, copy=False)
     geometry = (kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1])
     if out_channels < FEW_CHANNELS:
-        x_channels = swap_leading_axes(x.reshape(n, c, h * wd)).reshape(c, -1)
+        x_channels = channel_rows(x)
         cols = numpy.empty((out_channels * kh * kw, n * h * wd), dtype=dtype)
         numpy.matmul(numpy.ascontiguousarray(w, dtype=dtype).reshape(c, -1).T, x_channels, out=cols)
         out = numpy.empty((n, out_channels, ho, wo), dtype=dtype)
         _col2im_channel_major(cols, n, h, wd, *geometry, out)
         return out
-    x_channels, w_cols = swap_leading_axes(x.reshape(n, c, h * wd)).reshape(c, -1), _kernel_rows(w, dtype)
+    x_rows, w_cols = pixel_rows(x), _kernel_rows(w, dtype)
     out_nhwc = numpy.empty((n, ho, wo, out_channels), dtype=dtype)
     for start, stop in _batch_slices(n, h * wd * kh * kw * out_channels * dtype.itemsize):
-        rows = x_channels[:, start * h * wd:stop * h * wd].T  # (n H W, C), a strided view BLAS reads
+        rows = x_rows[start * h * wd:stop * h * wd]  # (n H W, C)
         cols = numpy.empty((rows.shape[0], kh * kw * out_channels), dtype=dtype)
         numpy.matmul(rows, w_cols, out=cols)
         _col2im_nhwc(cols, stop - start, h, wd, *geometry, out_nhwc[start:stop])
-    return to_nchw(out_nhwc)
+    return nchw_view(out_nhwc)
 
 
 def conv2d_weight(x, gy, kernel_size, stride, padding, dilation):
@@ -300,8 +312,7 @@ def conv2d_weight(x, gy, kernel_size, stride, padding, dilation):
     kh, kw = kernel_size
     dtype = numpy.result_type(x, gy)
     x = x.astype(dtype, copy=False)
-    gy_channels = swap_leading_axes(gy.astype(dtype, copy=False).reshape(n, out_channels, ho * wo))
-    gy_channels = gy_channels.reshape(out_channels, n * ho * wo)
+    gy_channels = channel_rows(gy.astype(dtype, copy=False))  # (O, N Ho Wo), a view if channels-last
     if c < FEW_CHANNELS:
         cols = im2col_channel_major(x, kernel_size, stride, padding, dilation, (ho, wo))
         dw = numpy.empty((out_channels, c * kh * kw), dtype=dtype)
@@ -331,21 +342,38 @@ def _leaky_relu_grad(g, x, slope, out):
         out[k] = g[k] if x[k] > 0 else g[k] * slope
 
 
+def _memory_order(x):
+    """The axis order in which x's memory is C-contiguous: NCHW, or NHWC for a channels-last
+    array (kept as it is: elementwise kernels run over memory and return the same layout)."""
+    return (0, 2, 3, 1) if channels_last(x) else tuple(range(x.ndim))
+
+
+def _in_memory_order(a, order, dtype=None):
+    """a's elements flat in memory ``order`` (a view when a is laid out that way, else a copy)."""
+    return numpy.ascontiguousarray(a.transpose(order), dtype=dtype).reshape(-1)
+
+
+def _empty_in_order(shape, order, dtype):
+    """An empty array of ``shape`` whose memory is laid out in axis ``order``, and its flat memory."""
+    memory = numpy.empty(tuple(shape[axis] for axis in order), dtype=dtype)
+    return memory.transpose(numpy.argsort(order)), memory.reshape(-1)
+
+
 def leaky_relu(x, slope):
-    """Twin of ``ops.elementwise.leaky_relu_array``: one pass, no temporaries."""
-    flat = numpy.ascontiguousarray(x).reshape(-1)
-    out = numpy.empty_like(flat)
-    _leaky_relu(flat, x.dtype.type(slope), out)
-    return out.reshape(x.shape)
+    """Twin of ``ops.elementwise.leaky_relu_array``: one pass, no temporaries, x's layout."""
+    order = _memory_order(x)
+    out, out_flat = _empty_in_order(x.shape, order, x.dtype)
+    _leaky_relu(_in_memory_order(x, order), x.dtype.type(slope), out_flat)
+    return out
 
 
 def leaky_relu_grad(g, x, slope):
     """Twin of ``ops.elementwise.leaky_relu_grad_array``: g where x > 0, slope g elsewhere."""
     dtype = numpy.result_type(g, x)
-    g_flat = numpy.ascontiguousarray(g, dtype=dtype).reshape(-1)
-    out = numpy.empty_like(g_flat)
-    _leaky_relu_grad(g_flat, numpy.ascontiguousarray(x).reshape(-1), g_flat.dtype.type(slope), out)
-    return out.reshape(g.shape)
+    order = _memory_order(x)
+    out, out_flat = _empty_in_order(g.shape, order, dtype)
+    _leaky_relu_grad(_in_memory_order(g, order, dtype), _in_memory_order(x, order), dtype.type(slope), out_flat)
+    return out
 
 
 @njit(**_JIT_SUMS)
@@ -447,7 +475,16 @@ def _channels_view(a):
 
 
 def batch_norm_train(x, weight, bias, eps):
-    """Twin of ``ops.norm.batch_norm_train_array``: statistics and output in three passes over x."""
+    """Twin of ``ops.norm.batch_norm_train_array``: statistics and output in three passes over x
+    (a channels-last x is read as its (N H W, C) pixel rows and y keeps that layout)."""
+    if channels_last(x):
+        rows = pixel_rows(x)
+        y_nhwc = numpy.empty(x.transpose(0, 2, 3, 1).shape, dtype=x.dtype)
+        mean = numpy.empty(x.shape[1], dtype=x.dtype)
+        var = numpy.empty(x.shape[1], dtype=x.dtype)
+        _batch_norm_train_rows(rows, weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False),
+                               x.dtype.type(eps), y_nhwc.reshape(rows.shape), mean, var)
+        return nchw_view(y_nhwc), mean, var
     x3 = _channels_view(x)
     y = numpy.empty_like(x3)
     mean = numpy.empty(x.shape[1], dtype=x.dtype)
@@ -462,6 +499,14 @@ def batch_norm_train(x, weight, bias, eps):
 
 def batch_norm_backward(g, x, weight, mean, invstd):
     """Twin of ``ops.norm.batch_norm_backward_array``: (dx, dweight, dbias) in two passes."""
+    if channels_last(x):
+        rows, g_rows = pixel_rows(x), pixel_rows(g.astype(x.dtype, copy=False))
+        dx_nhwc = numpy.empty(x.transpose(0, 2, 3, 1).shape, dtype=x.dtype)
+        dweight = numpy.empty(x.shape[1], dtype=x.dtype)
+        dbias = numpy.empty(x.shape[1], dtype=x.dtype)
+        _batch_norm_backward_rows(g_rows, rows, weight.astype(x.dtype, copy=False), mean, invstd,
+                                  dx_nhwc.reshape(rows.shape), dweight, dbias)
+        return nchw_view(dx_nhwc), dweight, dbias
     x3, g3 = _channels_view(x), _channels_view(g.astype(x.dtype, copy=False))
     dx = numpy.empty_like(x3)
     dweight = numpy.empty(x.shape[1], dtype=x.dtype)

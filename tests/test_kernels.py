@@ -208,3 +208,59 @@ def test_warm_up_compiles_the_active_set_and_reports_its_seconds():
     finally:
         sg.set_backend("numpy")
     assert isinstance(seconds, float) and seconds > 0.0
+
+
+def as_channels_last(array):
+    """The same values with NHWC memory (PyTorch's channels_last), the layout the NHWC paths return."""
+    return numpy.ascontiguousarray(array.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+@given(geometries(), DTYPES, st.data())
+def test_channels_last_inputs_give_the_numpy_results(case, dtype, data):
+    """Convolutions return channels-last arrays that the next kernel reads without a copy;
+    every 4-d kernel must give the reference's values for that layout, mixed with NCHW too."""
+    geometry, c, o = case
+    x = as_channels_last(random_array(data, (geometry.batch, c) + geometry.size, dtype))
+    w = random_array(data, (o, c) + geometry.kernel_size, dtype)
+    gy = random_array(data, (geometry.batch, o) + geometry.output_size, dtype)
+    gy_last = as_channels_last(gy)
+    options = (geometry.stride, geometry.padding, geometry.dilation)
+    assert numba_cpu.channels_last(x) or min(x.shape[1], x.shape[2] * x.shape[3]) == 1
+    assert_twin(numba_cpu.conv2d(x, w, *options), conv.conv2d_array(x, w, *options), dtype, scale=c)
+    scale = geometry.batch * numpy.prod(geometry.output_size)
+    for g in (gy, gy_last):
+        assert_twin(numba_cpu.conv2d_weight(x, g, geometry.kernel_size, *options),
+                    conv.conv2d_weight_array(x, g, geometry.kernel_size, *options), dtype, scale=scale)
+        transposed = (geometry.stride, geometry.padding, geometry.output_padding, geometry.dilation)
+        assert_twin(numba_cpu.conv_transpose2d(g, w, *transposed), conv.conv_transpose2d_array(g, w, *transposed),
+                    dtype, scale=o)
+
+
+@given(st.tuples(st.integers(2, 4), st.integers(1, 20), st.integers(1, 4), st.integers(1, 4)), DTYPES, st.data())
+def test_batch_norm_and_leaky_relu_keep_a_channels_last_layout(shape, dtype, data):
+    x = as_channels_last(random_array(data, shape, dtype) * 3 + 1)
+    g = random_array(data, shape, dtype)
+    weight, bias = random_array(data, shape[1:2], dtype), random_array(data, shape[1:2], dtype)
+    for actual, expected in zip(numba_cpu.batch_norm_train(x, weight, bias, 1e-5),
+                                norm.batch_norm_train_array(x, weight, bias, 1e-5)):
+        assert_twin(actual, expected, dtype, scale=10)
+    _, mean, var = norm.batch_norm_train_array(x, weight, bias, 1e-5)
+    invstd = (1 / numpy.sqrt(var + dtype(1e-5))).astype(dtype)
+    count = numpy.prod(shape) // shape[1]
+    for gradient in (g, as_channels_last(g)):
+        for actual, expected in zip(numba_cpu.batch_norm_backward(gradient, x, weight, mean, invstd),
+                                    norm.batch_norm_backward_array(gradient, x, weight, mean, invstd)):
+            assert_twin(actual, expected, dtype, scale=count)
+        numpy.testing.assert_array_equal(numba_cpu.leaky_relu_grad(gradient, x, 0.2),
+                                         leaky_relu_grad_array(gradient, x, 0.2))
+    y = numba_cpu.leaky_relu(x, 0.2)
+    numpy.testing.assert_array_equal(y, leaky_relu_array(x, 0.2))
+    assert y.strides == x.strides, "an elementwise kernel keeps its input's layout"
+
+
+def test_a_convolution_returns_channels_last_memory():
+    x = numpy.ones((2, 16, 6, 6), numpy.float32)
+    y = numba_cpu.conv2d(x, numpy.ones((32, 16, 3, 3), numpy.float32), (1, 1), (1, 1), (1, 1))
+    assert y.shape == (2, 32, 6, 6) and numba_cpu.channels_last(y)
+    numpy.testing.assert_array_equal(y, conv.conv2d_array(x, numpy.ones((32, 16, 3, 3), numpy.float32),
+                                                         (1, 1), (1, 1), (1, 1)))
