@@ -237,6 +237,8 @@ def _info(_args) -> int:
     print(f"scratchgan {scratchgan.__version__}")
     print(f"active backend: {backend.get_backend()}")
     print(f"available backends: {', '.join(backend.available_backends())}")
+    allocator = backend.allocator()
+    print(f"allocator: {allocator['policy']} ({allocator['reason']}; SCRATCHGAN_ALLOCATOR=system leaves malloc alone)")
     return 0
 
 

@@ -393,6 +393,23 @@ def test_matmul_batched_broadcasting_and_1d_matches_finite_differences(check, op
     check(sg.matmul, (a, b))
 
 
+@given(batch=hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3), rows=st.integers(1, 5),
+       columns=st.integers(1, 5), dtype=st.sampled_from([numpy.float32, numpy.float64]),
+       seed=st.integers(0, 2**16))
+def test_a_matmul_over_one_term_is_numpys_matmul_exactly(batch, rows, columns, dtype, seed):
+    """matmul_array computes (..., M, 1) @ (1, N) as a broadcast product: the same numbers."""
+    from scratchgan.ops.linalg import matmul_array
+
+    rng = numpy.random.default_rng(seed)
+    a = rng.standard_normal(batch + (rows, 1)).astype(dtype)
+    b = rng.standard_normal((1, columns)).astype(dtype)
+    for left, right in ((a, b), (b.T, a.swapaxes(-1, -2))):  # batched on either side
+        expected = numpy.matmul(left, right)
+        actual = matmul_array(left, right)
+        assert actual.dtype == expected.dtype and actual.shape == expected.shape
+        numpy.testing.assert_array_equal(actual, expected)
+
+
 @ORDERS
 @given(batch=shapes(max_dims=2, max_side=3), features=st.integers(1, 3), outputs=st.integers(1, 3),
        with_bias=st.booleans(), data=st.data())

@@ -10,8 +10,16 @@ from scratchgan.ops.reduce import unbroadcast
 
 
 def matmul_array(a, b):
-    """The NumPy reference of the matmul kernel (BLAS through xp.matmul)."""
-    return backend.get_array_module(a, b).matmul(a, b)
+    """The NumPy reference of the matmul kernel (BLAS through xp.matmul).
+
+    A product over one term (a's last axis of length 1: the outer product g w in the input
+    gradient of a Linear layer with one output, a GAN discriminator's last layer) is the
+    broadcast a * b, the same numbers: OpenBLAS's GEMM took 0.88 ms for (64, 1) @ (1, 6272),
+    the broadcast 0.05 ms."""
+    xp = backend.get_array_module(a, b)
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 == b.shape[-2]:
+        return xp.multiply(a, b)
+    return xp.matmul(a, b)
 
 
 class MatMul(Function):
