@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from scratchgan import backend
 from scratchgan.autograd.function import Function
-from scratchgan.ops._common import pair
+from scratchgan.ops._common import as_tensor, pair
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):
@@ -109,15 +109,35 @@ def _output_padding_for(target_hw, source_hw, kernel_size, stride, padding, dila
     )
 
 
-class Conv2d(Function):
-    """y = conv2d(x, w);  dx = conv_transpose2d(g, w),  dw = conv2d_weight(x, g)."""
+def _add_bias(y, b):
+    """y + b over the channel axis 1, in place when the dtypes allow (y is the kernel's new array)."""
+    if b is None:
+        return y
+    b = b.reshape(1, -1, *([1] * (y.ndim - 2)))
+    if backend.get_array_module(y).result_type(y, b) != y.dtype:
+        return y + b
+    y += b
+    return y
 
-    def forward(self, x, w):
+
+def _bias_grad(g):
+    """db = sum of g over every axis but the channel axis 1."""
+    return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+
+
+class Conv2d(Function):
+    """y = conv2d(x, w) (+ b);  dx = conv_transpose2d(g, w),  dw = conv2d_weight(x, g),
+    db = sum of g over (N, H, W).
+
+    The bias is added in place into the convolution's output (one node, no second array),
+    as in ``Linear``. The inputs are (x, w) or (x, w, b)."""
+
+    def forward(self, x, w, b=None):
         impl = backend.kernel("conv2d", conv2d_array)
-        return impl(x, w, self.stride, self.padding, self.dilation)
+        return _add_bias(impl(x, w, self.stride, self.padding, self.dilation), b)
 
     def backward(self, g):
-        x, w = self.inputs
+        x, w = self.inputs[:2]
         kernel_size = w.shape[2:]
         grad_x = grad_w = None
         if self.needs_input_grad[0]:
@@ -128,18 +148,21 @@ class Conv2d(Function):
         if self.needs_input_grad[1]:
             grad_w = Conv2dWeight.apply(x, g, kernel_size=kernel_size, stride=self.stride,
                                         padding=self.padding, dilation=self.dilation)
-        return grad_x, grad_w
+        if len(self._inputs) == 2:
+            return grad_x, grad_w
+        return grad_x, grad_w, _bias_grad(g) if self.needs_input_grad[2] else None
 
 
 class ConvTranspose2d(Function):
-    """y = conv_transpose2d(x, w);  dx = conv2d(g, w),  dw = conv2d_weight(g, x)."""
+    """y = conv_transpose2d(x, w) (+ b);  dx = conv2d(g, w),  dw = conv2d_weight(g, x),
+    db = sum of g over (N, H, W). The inputs are (x, w) or (x, w, b), as for Conv2d."""
 
-    def forward(self, x, w):
+    def forward(self, x, w, b=None):
         impl = backend.kernel("conv_transpose2d", conv_transpose2d_array)
-        return impl(x, w, self.stride, self.padding, self.output_padding, self.dilation)
+        return _add_bias(impl(x, w, self.stride, self.padding, self.output_padding, self.dilation), b)
 
     def backward(self, g):
-        x, w = self.inputs
+        x, w = self.inputs[:2]
         grad_x = grad_w = None
         if self.needs_input_grad[0]:
             grad_x = Conv2d.apply(g, w, stride=self.stride, padding=self.padding,
@@ -147,7 +170,9 @@ class ConvTranspose2d(Function):
         if self.needs_input_grad[1]:
             grad_w = Conv2dWeight.apply(g, x, kernel_size=w.shape[2:], stride=self.stride,
                                         padding=self.padding, dilation=self.dilation)
-        return grad_x, grad_w
+        if len(self._inputs) == 2:
+            return grad_x, grad_w
+        return grad_x, grad_w, _bias_grad(g) if self.needs_input_grad[2] else None
 
 
 class Conv2dWeight(Function):
@@ -184,6 +209,13 @@ def _check_input(op, x, w, channel_axis):
         )
 
 
+def _checked_bias(op, bias, weight, out_channels):
+    bias = as_tensor(bias, weight)
+    if bias.shape != (out_channels,):
+        raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({out_channels},) (one per output channel)")
+    return bias
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """PyTorch's F.conv2d (groups=1, zero padding)."""
     op = "conv2d"
@@ -199,8 +231,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
                 f"{op}: input of spatial size {tuple(x.shape[2:])} (padded by {padding}) is smaller "
                 f"than the dilated kernel {tuple(kernel_size)}"
             )
-    out = Conv2d.apply(x, weight, stride=stride, padding=padding, dilation=dilation)
-    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+    inputs = (x, weight) if bias is None else (x, weight, _checked_bias(op, bias, weight, weight.shape[0]))
+    return Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
@@ -220,9 +252,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     for size, k, s, p, d, op_ in zip(x.shape[2:], weight.shape[2:], stride, padding, dilation, output_padding):
         if transposed_output_size(size, k, s, p, d, op_) < 1:
             raise ValueError(f"{op}: padding {padding} leaves an empty output for input {x.shape}")
-    out = ConvTranspose2d.apply(x, weight, stride=stride, padding=padding,
-                                output_padding=output_padding, dilation=dilation)
-    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+    inputs = (x, weight) if bias is None else (x, weight, _checked_bias(op, bias, weight, weight.shape[1]))
+    return ConvTranspose2d.apply(*inputs, stride=stride, padding=padding,
+                                 output_padding=output_padding, dilation=dilation)
 
 
 def conv2d_weight(x, grad_output, kernel_size, stride=1, padding=0, dilation=1):
