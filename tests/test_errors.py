@@ -133,6 +133,13 @@ def test_functional_conv2d_on_wrong_channel_count_names_both():
                    "conv2d", "4 channels", "expects 3")
 
 
+def test_convolution_bias_of_the_wrong_shape_names_the_expected_one():
+    raises_clearly(ValueError, lambda: sg.conv2d(sg.zeros(1, 3, 5, 5), sg.zeros(8, 3, 3, 3), sg.zeros(3)),
+                   "conv2d", "bias", "(3,)", "(8,)")
+    raises_clearly(ValueError, lambda: sg.conv_transpose2d(sg.zeros(1, 3, 5, 5), sg.zeros(3, 8, 3, 3), sg.zeros(8, 1)),
+                   "conv_transpose2d", "bias", "(8, 1)", "(8,)")
+
+
 # -- backends ------------------------------------------------------------------------------------
 def test_unknown_backend_lists_the_valid_ones(restore_backend):
     raises_clearly(ValueError, lambda: sg.set_backend("tpu"),
