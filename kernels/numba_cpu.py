@@ -35,9 +35,13 @@ import numba
 import numpy
 from numba import njit
 
-_JIT = dict(cache=True, nogil=True, fastmath=False)
+# error_model="numpy": a float division by zero gives inf or nan as in NumPy (the references'
+# semantics) instead of Python's ZeroDivisionError, whose per-division check kept LLVM from
+# vectorising every loop that divides (the Adam update: 2.8 -> 0.35 ms for 627k parameters,
+# the same bits)
+_JIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 # sums may be reassociated (vectorised), as NumPy's pairwise sums are; nothing else is relaxed
-_JIT_SUMS = dict(cache=True, nogil=True, fastmath={"reassoc"})
+_JIT_SUMS = dict(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
 
 
 # -- convolution: NHWC layout passes around one GEMM ------------------------------------------
