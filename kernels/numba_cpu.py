@@ -31,7 +31,6 @@ once per machine and dtype; ``warm_up()`` compiles every kernel ahead of a run.
 
 from __future__ import annotations
 
-import numba
 import numpy
 from numba import njit
 
@@ -258,6 +257,24 @@ def conv2d(x, w, stride, padding, dilation):
     Few input channels: y (N Ho Wo, O) = cols (C kh kw, N Ho Wo)^T @ w (O, C kh kw)^T.
     Otherwise, per batch slice: y (n Ho Wo, O) = cols (n Ho Wo, kh kw C) @ w'^T with
     w'[o, (i, j, c)] = w[o, c, i, j] (the transposes are BLAS flags)."""
+    return _conv2d(x, w, stride, padding, dilation, keep_columns=False)[0]
+
+
+# The weight gradient dw = gy^T cols needs the same columns as the forward: a forward that
+# builds them in one piece of at most this many bytes hands them to its node, and the
+# backward skips the second im2col (W2's discriminator: 3 of its 8 column builds per step,
+# for 13.6 MB more per forward pass until its backward). Larger layers rebuild them slice by
+# slice, which keeps the peak memory of W3 within 1.2x PyTorch's.
+KEEP_COLUMNS_BYTES = COLUMN_BYTES
+
+
+def conv2d_keeping_columns(x, w, stride, padding, dilation):
+    """``conv2d``, and the im2col columns it built when they are small enough to keep for the
+    weight gradient (``conv2d_weight_from_columns``); None otherwise."""
+    return _conv2d(x, w, stride, padding, dilation, keep_columns=True)
+
+
+def _conv2d(x, w, stride, padding, dilation, keep_columns):
     n, c, h, wd = x.shape
     out_channels, _, kh, kw = w.shape
     ho = _conv_size(h, kh, stride[0], padding[0], dilation[0])
@@ -269,12 +286,17 @@ def conv2d(x, w, stride, padding, dilation):
         cols = im2col_channel_major(x, (kh, kw), stride, padding, dilation, (ho, wo))
         w_matrix = numpy.ascontiguousarray(w, dtype=dtype).reshape(out_channels, -1)
         numpy.matmul(cols.T, w_matrix.T, out=out.reshape(-1, out_channels))
-        return nchw_view(out)
+        return nchw_view(out), _kept(cols, keep_columns)
     x_nhwc, w_rows = to_nhwc(x), _kernel_rows(w, dtype)
-    for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
+    slices = _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize)
+    for start, stop in slices:
         cols = im2col_nhwc(x_nhwc[start:stop], (kh, kw), stride, padding, dilation, (ho, wo))
         numpy.matmul(cols, w_rows.T, out=out[start:stop].reshape(-1, out_channels))
-    return nchw_view(out)
+    return nchw_view(out), _kept(cols, keep_columns and len(slices) == 1)
+
+
+def _kept(cols, keep):
+    return cols if keep and cols.nbytes < KEEP_COLUMNS_BYTES else None
 
 
 def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
@@ -311,24 +333,46 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
 def conv2d_weight(x, gy, kernel_size, stride, padding, dilation):
     """Twin of ``ops.conv.conv2d_weight_array``: dw = sum over batch slices of
     gy (O, n Ho Wo) @ cols (n Ho Wo, kh kw C), reordered to (O, C, kh, kw) at the end."""
-    n, c = x.shape[:2]
+    return _conv2d_weight(x.shape, x, None, gy, kernel_size, stride, padding, dilation)
+
+
+def conv2d_weight_from_columns(columns, x_shape, gy, kernel_size, stride, padding, dilation):
+    """``conv2d_weight`` from the columns a forward kept (``conv2d_keeping_columns`` on an
+    input of shape ``x_shape``): the same GEMM, without building them again."""
+    return _conv2d_weight(x_shape, None, columns, gy, kernel_size, stride, padding, dilation)
+
+
+def _conv2d_weight(x_shape, x, columns, gy, kernel_size, stride, padding, dilation):
+    n, c = x_shape[:2]
     out_channels, ho, wo = gy.shape[1:]
     kh, kw = kernel_size
-    dtype = numpy.result_type(x, gy)
-    x = x.astype(dtype, copy=False)
+    dtype = numpy.result_type(gy, x if x is not None else columns)
     gy_channels = channel_rows(gy.astype(dtype, copy=False))  # (O, N Ho Wo), a view if channels-last
-    if c < FEW_CHANNELS:
-        cols = im2col_channel_major(x, kernel_size, stride, padding, dilation, (ho, wo))
+    few = c < FEW_CHANNELS
+    if columns is not None:
+        expected = (c * kh * kw, n * ho * wo) if few else (n * ho * wo, kh * kw * c)
+        if columns.shape != expected:
+            raise ValueError(f"conv2d_weight_from_columns: columns of shape {columns.shape}, expected "
+                             f"{expected} for an input of shape {tuple(x_shape)}")
+        columns = columns.astype(dtype, copy=False)
+    else:
+        x = x.astype(dtype, copy=False)
+    if few:
+        cols = columns if columns is not None else \
+            im2col_channel_major(x, kernel_size, stride, padding, dilation, (ho, wo))
         dw = numpy.empty((out_channels, c * kh * kw), dtype=dtype)
         numpy.matmul(gy_channels, cols.T, out=dw)
         return dw.reshape(out_channels, c, kh, kw)
-    x_nhwc = to_nhwc(x)
     dw = numpy.zeros((out_channels, kh * kw * c), dtype=dtype)
-    part = numpy.empty_like(dw)
-    for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
-        cols = im2col_nhwc(x_nhwc[start:stop], kernel_size, stride, padding, dilation, (ho, wo))
-        numpy.matmul(gy_channels[:, start * ho * wo:stop * ho * wo], cols, out=part)
-        dw += part
+    if columns is not None:
+        numpy.matmul(gy_channels, columns, out=dw)
+    else:
+        x_nhwc = to_nhwc(x)
+        part = numpy.empty_like(dw)
+        for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
+            cols = im2col_nhwc(x_nhwc[start:stop], kernel_size, stride, padding, dilation, (ho, wo))
+            numpy.matmul(gy_channels[:, start * ho * wo:stop * ho * wo], cols, out=part)
+            dw += part
     return numpy.ascontiguousarray(dw.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2))
 
 
@@ -584,4 +628,6 @@ KERNELS: dict = {
     "conv2d": conv2d,
     "conv_transpose2d": conv_transpose2d,
     "conv2d_weight": conv2d_weight,
+    "conv2d_keeping_columns": conv2d_keeping_columns,
+    "conv2d_weight_from_columns": conv2d_weight_from_columns,
 }

@@ -62,6 +62,19 @@ def kernel_backend(request):
 
 
 @pytest.fixture
+def restore_backend():
+    """For a test that selects a kernel set (or runs a command that does): the previous one
+    is active again afterwards."""
+    from scratchgan import backend
+
+    previous = backend.get_backend()
+    try:
+        yield
+    finally:
+        backend.set_backend(previous)
+
+
+@pytest.fixture
 def torch():
     """PyTorch in float64-by-default mode; skips locally if missing (fails under CI, see below)."""
     module = pytest.importorskip("torch")

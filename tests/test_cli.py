@@ -13,12 +13,7 @@ TINY = ["--data", "ring8", "--steps", "20", "--batch-size", "32", "--hidden", "1
         "--checkpoint-every", "10", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def restore_backend():
-    """`scratchgan train` switches to the fastest backend; later tests keep the session's."""
-    previous = backend.get_backend()
-    yield
-    backend.set_backend(previous)
+pytestmark = pytest.mark.usefixtures("restore_backend")  # `scratchgan train` switches to the fastest backend
 
 
 def train(tmp_path, name, *extra):

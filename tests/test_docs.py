@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from scratchgan import backend, cli
+from scratchgan import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -160,14 +160,6 @@ def documented_commands(page):
     blocks = RUN_IT.findall(page.read_text())
     assert len(blocks) == 1, f"{page.name}: expected one block titled 'Run it', found {len(blocks)}"
     return [shlex.split(part) for part in blocks[0].split("&&")]
-
-
-@pytest.fixture
-def restore_backend():
-    """`scratchgan train` switches to the fastest backend; later tests keep the session's."""
-    previous = backend.get_backend()
-    yield
-    backend.set_backend(previous)
 
 
 def run_train(args, out):

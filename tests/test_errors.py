@@ -31,12 +31,6 @@ def raises_clearly(error_type, call, *fragments):
     return message
 
 
-@pytest.fixture
-def restore_backend():
-    yield
-    sg.set_backend("numpy")
-
-
 # -- layers ------------------------------------------------------------------------------------
 def test_conv2d_layer_on_wrong_channel_count_names_layer_received_and_expected():
     raises_clearly(ValueError, lambda: nn.Conv2d(3, 8, 3)(sg.zeros(1, 4, 5, 5)),

@@ -452,13 +452,6 @@ def test_feature_matching_layer_beyond_the_discriminator_is_refused_when_built()
 
 
 # -- the command -----------------------------------------------------------------------------------------
-@pytest.fixture
-def restore_backend():
-    previous = backend.get_backend()
-    yield
-    backend.set_backend(previous)
-
-
 def test_train_with_no_arguments_is_dcgan_on_mnist_with_the_nonsaturating_loss():
     args = cli.build_parser().parse_args(["train"])
     config = cli._config_from_args(args).resolved()

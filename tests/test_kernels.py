@@ -78,6 +78,53 @@ def test_conv2d_weight_matches_numpy(case, dtype, data):
                 dtype, scale=scale)
 
 
+@given(geometries(), DTYPES, st.data())
+def test_columns_kept_by_the_forward_give_the_weight_gradient(case, dtype, data):
+    """conv2d_keeping_columns returns conv2d's output and (when one piece of columns was
+    built) those columns; the weight gradient from them is conv2d_weight's."""
+    geometry, c, o = case
+    x = random_array(data, (geometry.batch, c) + geometry.size, dtype)
+    w = random_array(data, (o, c) + geometry.kernel_size, dtype)
+    gy = random_array(data, (geometry.batch, o) + geometry.output_size, dtype)
+    options = (geometry.stride, geometry.padding, geometry.dilation)
+    y, columns = numba_cpu.conv2d_keeping_columns(x, w, *options)
+    numpy.testing.assert_array_equal(y, numba_cpu.conv2d(x, w, *options))
+    assert columns is not None  # small: always kept
+    dw = numba_cpu.conv2d_weight_from_columns(columns, x.shape, gy, geometry.kernel_size, *options)
+    scale = geometry.batch * numpy.prod(geometry.output_size)
+    assert_twin(dw, conv.conv2d_weight_array(x, gy, geometry.kernel_size, *options), dtype, scale=scale)
+
+
+def test_columns_are_kept_only_when_built_in_one_small_piece(monkeypatch):
+    x = numpy.ones((4, 16, 6, 6), numpy.float32)
+    w = numpy.ones((8, 16, 3, 3), numpy.float32)
+    options = ((1, 1), (1, 1), (1, 1))
+    assert numba_cpu.conv2d_keeping_columns(x, w, *options)[1].shape == (4 * 36, 9 * 16)
+    monkeypatch.setattr(numba_cpu, "COLUMN_BYTES", 36 * 9 * 16 * 4)  # one image per slice
+    assert numba_cpu.conv2d_keeping_columns(x, w, *options)[1] is None
+    monkeypatch.undo()
+    monkeypatch.setattr(numba_cpu, "KEEP_COLUMNS_BYTES", 4 * 36 * 9 * 16 * 4)  # not below the limit
+    assert numba_cpu.conv2d_keeping_columns(x, w, *options)[1] is None
+    with pytest.raises(ValueError, match="conv2d_weight_from_columns: columns of shape"):
+        numba_cpu.conv2d_weight_from_columns(numpy.ones((3, 3), numpy.float32), x.shape,
+                                             numpy.ones((4, 8, 6, 6), numpy.float32), (3, 3), *options)
+
+
+def test_a_conv2d_node_keeps_columns_only_when_its_weight_gradient_can_be_asked_for(restore_backend):
+    sg.set_backend("numba")
+    x = sg.Tensor(numpy.ones((2, 3, 5, 5), numpy.float32), requires_grad=True)
+    w = sg.Tensor(numpy.ones((4, 3, 3, 3), numpy.float32), requires_grad=True)
+    y = sg.conv2d(x, w)
+    assert y._creator.columns.shape == (3 * 9, 2 * 9)  # channel-major: 3 input channels
+    y.sum().backward()
+    assert not hasattr(y._creator, "columns")  # released with the spent graph
+    assert y._creator.name == "Conv2d"
+    frozen = sg.conv2d(x, w.detach())
+    assert getattr(frozen._creator, "columns", None) is None
+    with sg.no_grad():
+        assert sg.conv2d(x, w)._creator is None
+
+
 batch_norm_shapes = st.one_of(
     st.tuples(st.integers(2, 5), st.integers(1, 6)),  # BatchNorm1d (N, C)
     st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 4), st.integers(1, 4)),
@@ -143,7 +190,8 @@ def test_adam_update_keeps_the_moments_in_place():
 
 def test_every_kernel_has_a_numpy_twin_tested_here():
     tested = {"conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm_train",
-              "batch_norm_backward", "leaky_relu", "leaky_relu_grad", "adam_update"}
+              "batch_norm_backward", "leaky_relu", "leaky_relu_grad", "adam_update",
+              "conv2d_keeping_columns", "conv2d_weight_from_columns"}
     assert set(numba_cpu.KERNELS) == tested
 
 

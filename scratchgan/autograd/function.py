@@ -29,6 +29,10 @@ class Function:
       the output as Tensors through ``self.inputs`` and ``self.output``, and may skip an
       input whose ``self.needs_input_grad[i]`` is False.
 
+    During ``forward``, ``self.needs_input_grad[i]`` says whether input i requires grad
+    with recording on (all False otherwise): a forward may keep an array for backward
+    (a convolution's im2col columns) only when that gradient can be asked for.
+
     Non-Tensor arguments (stride, axis, a boolean mask) are keyword parameters of
     ``apply`` and become attributes of the node.
     """
@@ -65,10 +69,12 @@ class Function:
                     _check_same_device(cls.__name__, inputs)
                     break
         node = cls(**params)
+        recording = grad_mode._enabled  # which gradients backward may be asked for (the engine refines it)
+        node.needs_input_grad = tuple([recording and t._requires_grad for t in inputs])
         output_data = node.forward(*[tensor._data for tensor in inputs])
         if isinstance(output_data, numpy.generic):  # NumPy reductions return scalars, not 0-d arrays
             output_data = numpy.asarray(output_data)
-        requires_grad = grad_mode._enabled and any(t._requires_grad for t in inputs)
+        requires_grad = True in node.needs_input_grad
         output = Tensor._from_op(output_data, requires_grad)
         if requires_grad:
             node._inputs = inputs

@@ -133,8 +133,12 @@ class Conv2d(Function):
     as in ``Linear``. The inputs are (x, w) or (x, w, b)."""
 
     def forward(self, x, w, b=None):
-        impl = backend.kernel("conv2d", conv2d_array)
-        return _add_bias(impl(x, w, self.stride, self.padding, self.dilation), b)
+        keeping = backend.kernel("conv2d_keeping_columns", None) if self.needs_input_grad[1] else None
+        if keeping is not None:  # a kernel set that can hand its im2col columns to the weight gradient
+            y, self.columns = keeping(x, w, self.stride, self.padding, self.dilation)
+        else:
+            y = backend.kernel("conv2d", conv2d_array)(x, w, self.stride, self.padding, self.dilation)
+        return _add_bias(y, b)
 
     def backward(self, g):
         x, w = self.inputs[:2]
@@ -147,7 +151,8 @@ class Conv2d(Function):
                                            output_padding=output_padding, dilation=self.dilation)
         if self.needs_input_grad[1]:
             grad_w = Conv2dWeight.apply(x, g, kernel_size=kernel_size, stride=self.stride,
-                                        padding=self.padding, dilation=self.dilation)
+                                        padding=self.padding, dilation=self.dilation,
+                                        columns=getattr(self, "columns", None))
         if len(self._inputs) == 2:
             return grad_x, grad_w
         return grad_x, grad_w, _bias_grad(g) if self.needs_input_grad[2] else None
@@ -176,9 +181,18 @@ class ConvTranspose2d(Function):
 
 
 class Conv2dWeight(Function):
-    """w' = conv2d_weight(x, y);  dx = conv_transpose2d(y, g),  dy = conv2d(x, g)."""
+    """w' = conv2d_weight(x, y);  dx = conv_transpose2d(y, g),  dy = conv2d(x, g).
+
+    ``columns``: x's im2col columns kept by the forward Conv2d (a kernel set's own layout),
+    or None; the kernel set that made them reads them instead of building them again."""
+
+    columns = None
 
     def forward(self, x, gy):
+        from_columns = backend.kernel("conv2d_weight_from_columns", None) if self.columns is not None else None
+        if from_columns is not None:
+            return from_columns(self.columns, x.shape, gy, self.kernel_size, self.stride, self.padding,
+                                self.dilation)
         impl = backend.kernel("conv2d_weight", conv2d_weight_array)
         return impl(x, gy, self.kernel_size, self.stride, self.padding, self.dilation)
 
