@@ -61,9 +61,11 @@ def _checked_gradient(node, position, tensor, gradient):
     return gradient
 
 
-def _run(roots, root_grads, retain_graph, create_graph, targets=None):
-    """Propagate gradients from the roots; return the dict of accumulated gradients by key."""
-    order = _topological_order(roots)
+def _run(roots, root_grads, retain_graph, create_graph, targets=None, order=None):
+    """Propagate gradients from the roots; return the dict of accumulated gradients by key.
+    ``order``: the roots' ``_topological_order`` when the caller has it already."""
+    if order is None:
+        order = _topological_order(roots)
     reaching = _nodes_reaching(order, targets) if targets is not None else None
     target_keys = {_key(t) for t in targets} if targets is not None else set()
     grads = {}
@@ -153,14 +155,15 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
         retain_graph = create_graph
     root_grads = _root_gradients(roots, grad_tensors, create_graph, "backward")
     leaves = {}
-    for node in _topological_order(roots):
+    order = _topological_order(roots)
+    for node in order:
         for tensor in node._inputs:
             if tensor._creator is None and tensor.requires_grad:
                 leaves[id(tensor)] = tensor
     for root in roots:
         if root._creator is None:
             leaves[id(root)] = root
-    grads = _run(roots, root_grads, retain_graph, create_graph)
+    grads = _run(roots, root_grads, retain_graph, create_graph, order=order)
     with grad_mode.set_grad_enabled(create_graph):
         for key, leaf in leaves.items():
             gradient = grads.get(key)
