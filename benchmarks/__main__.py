@@ -21,6 +21,7 @@ import numpy
 
 from benchmarks import harness
 from benchmarks import workloads as wl
+from scratchgan import backend as scratchgan_backend
 
 
 def parse_args(argv=None):
@@ -74,6 +75,7 @@ def machine_description():
         "cpu": model, "gpu": gpu, "nproc": os.cpu_count(), "python": platform.python_version(),
         "numpy": numpy.__version__, "numpy_blas": blas or "unknown", "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
+        "allocator": scratchgan_backend.allocator(),
     }
 
 
@@ -164,6 +166,9 @@ def main(argv=None):
     print(f"float32; {args.repeats} alternating repetitions of {length} after {args.warmup} warm-up "
           f"step(s); time per step: median (min-max); ratio = scratchgan / torch; "
           f"load average {machine['load_average'][0]:.2f}")
+    allocator = machine["allocator"]
+    print(f"allocator: {allocator['policy']} ({allocator['reason']}), the same for both frameworks "
+          f"(process-wide; SCRATCHGAN_ALLOCATOR=system for glibc's default)")
     print("other = cores' worth of CPU used by other processes during that row's timing "
           "(0 = quiet machine, 1 = one of the cores taken)")
     if not args.no_memory:

@@ -37,6 +37,12 @@ from dataclasses import dataclass, field
 import numpy
 
 from benchmarks import workloads as wl
+from scratchgan import backend as scratchgan_backend  # noqa: F401  (importing it applies the allocator policy)
+
+# Importing scratchgan tunes glibc's malloc for the whole process (scratchgan.backend.configure_allocator):
+# it is imported here, before anything is measured, so that every PyTorch row too (timed in this
+# process, memory in a child that imports this module) runs with the same allocator as scratchgan's.
+# SCRATCHGAN_ALLOCATOR=system measures both with glibc's default instead.
 
 TORCH_THREADS = 2
 
