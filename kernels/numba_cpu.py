@@ -16,6 +16,10 @@ Where the time goes, and what each kernel removes (benchmarks/profile_w2.py):
 * Elementwise chains a GAN step runs on every activation (leaky ReLU and its
   gradient, batch-norm statistics and normalisation, the Adam update) are fused into
   one pass each instead of one NumPy temporary per operator.
+* Two optional kernels have no NumPy twin of their own: ``conv2d_keeping_columns``
+  returns conv2d's output with the im2col columns it built, and
+  ``conv2d_weight_from_columns`` computes the weight gradient from them, so a forward's
+  columns are built once per step (tested against conv2d and conv2d_weight's references).
 
 Threads: the GEMMs run on BLAS's threads; the Numba kernels are serial. Measured on the
 2-core benchmark machine, ``parallel=True`` loops did not pay: Numba's OpenMP pool and
