@@ -266,8 +266,8 @@ def conv2d(x, w, stride, padding, dilation):
 
 # The weight gradient dw = gy^T cols needs the same columns as the forward: a forward that
 # builds them in one piece of at most this many bytes hands them to its node, and the
-# backward skips the second im2col (W2's discriminator: 3 of its 8 column builds per step,
-# for 13.6 MB more per forward pass until its backward). Larger layers rebuild them slice by
+# backward skips the second im2col (W2: 6 of a step's 16 column builds, all in the
+# discriminator, for 13.6 MB more per forward pass until its backward). Larger layers rebuild them slice by
 # slice, which keeps the peak memory of W3 within 1.2x PyTorch's.
 KEEP_COLUMNS_BYTES = COLUMN_BYTES
 
@@ -367,10 +367,10 @@ def _conv2d_weight(x_shape, x, columns, gy, kernel_size, stride, padding, dilati
         dw = numpy.empty((out_channels, c * kh * kw), dtype=dtype)
         numpy.matmul(gy_channels, cols.T, out=dw)
         return dw.reshape(out_channels, c, kh, kw)
-    dw = numpy.zeros((out_channels, kh * kw * c), dtype=dtype)
     if columns is not None:
-        numpy.matmul(gy_channels, columns, out=dw)
+        dw = numpy.matmul(gy_channels, columns)
     else:
+        dw = numpy.zeros((out_channels, kh * kw * c), dtype=dtype)
         x_nhwc = to_nhwc(x)
         part = numpy.empty_like(dw)
         for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):

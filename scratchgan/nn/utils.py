@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from scratchgan import backend, random
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
