@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib
 import numpy
 
+from scratchgan import files
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
@@ -27,7 +29,7 @@ def plot_curves(path, steps, curves: dict, title: str, ylabel: str = "loss", log
     axes.set_title(title)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    files.save_figure(figure, path, dpi=110)
     plt.close(figure)
 
 
@@ -71,7 +73,7 @@ def plot_toy_samples(path, real, fake, discriminator_fn=None, title="", output_k
     axes.set_title(title)
     axes.legend(loc="upper right", markerscale=3)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    files.save_figure(figure, path, dpi=110)
     plt.close(figure)
 
 
@@ -86,7 +88,7 @@ def plot_snapshots(path, snapshots, real, title="samples over training"):
         panel.set_yticks([])
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    files.save_figure(figure, path, dpi=100)
     plt.close(figure)
 
 
@@ -127,7 +129,7 @@ def plot_image_grid(path, images, rows, columns, title="", row_labels=None, colu
         side.set_visible(False)
     axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    files.save_figure(figure, path, dpi=110)
     plt.close(figure)
 
 
@@ -155,5 +157,5 @@ def plot_metric_curves(path, steps, curves: dict, title: str, log_names=()):
         panel.set_title(name, fontsize=9)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    files.save_figure(figure, path, dpi=110)
     plt.close(figure)
