@@ -587,6 +587,11 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias_
     """Twin of ``optim.adam.adam_update_array`` (the scalars rounded to the array's dtype
     as NumPy rounds Python floats): one pass; the moments are updated in place
     (they belong to the optimizer), the parameter is a new array (its tensor's version changes)."""
+    if not param.shape == grad.shape == exp_avg.shape == exp_avg_sq.shape:  # the loop trusts the sizes
+        raise ValueError(
+            f"adam_update: param, grad, exp_avg and exp_avg_sq must have one shape, got {param.shape}, "
+            f"{grad.shape}, {exp_avg.shape} and {exp_avg_sq.shape}"
+        )
     dtype = param.dtype.type
     flat = param.reshape(-1)
     out = numpy.empty_like(flat)

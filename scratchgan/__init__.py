@@ -14,7 +14,7 @@ from scratchgan.autograd.factories import (
 )
 from scratchgan.backend import available_backends, get_backend, set_backend
 from scratchgan.random import manual_seed
-from scratchgan import gan, nn, optim
+from scratchgan import data, gan, nn, optim
 from scratchgan.check import GradcheckError, gradcheck, gradgradcheck
 
 __version__ = "0.1.0"

@@ -19,19 +19,37 @@ from scratchgan.autograd import engine
 DEFAULT_FLOAT = numpy.float32  # as PyTorch: Python floats become float32 tensors
 
 
+NUMBER_KINDS = "biufc"  # bool, signed and unsigned int, float, complex: what a Tensor may hold
+
+
 def _to_array(data, dtype):
-    """Convert user data to a backend array; Python floats default to float32."""
+    """Convert user data to a backend array; Python floats default to float32.
+
+    Anything that does not convert to numbers (strings, None, dicts, object arrays) is
+    refused, as ``torch.tensor`` refuses it. The check reads the converted array's dtype
+    kind: one comparison on this hot path (an array in), no pass over the data. Complex
+    numbers are numbers here, as in PyTorch."""
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.get_array_module(data)
+    array = xp.asarray(data)
+    if array.dtype.kind not in NUMBER_KINDS:
+        raise TypeError(f"Tensor: expected numbers (bool, int or float data), got {_describe(data, array)}")
     if dtype is not None:
-        return xp.asarray(data, dtype=dtype)
-    if isinstance(data, (numpy.ndarray, numpy.generic)) or xp is not numpy:
-        return xp.asarray(data)
-    array = numpy.asarray(data)
-    if array.dtype == numpy.float64:
+        array = array.astype(dtype, copy=False)
+        if array.dtype.kind not in NUMBER_KINDS:
+            raise TypeError(f"Tensor: expected a numeric dtype (bool, int or float), got dtype {array.dtype}")
+        return array
+    if not isinstance(data, (numpy.ndarray, numpy.generic)) and xp is numpy and array.dtype == numpy.float64:
         array = array.astype(DEFAULT_FLOAT)
     return array
+
+
+def _describe(data, array) -> str:
+    """What was received, for an error: the type and, for arrays and sequences, the dtype."""
+    if array.dtype.kind == "O" and not hasattr(data, "dtype"):
+        return f"{type(data).__name__} {data!r:.60}"
+    return f"{type(data).__name__} of dtype {array.dtype}"
 
 
 class Tensor:

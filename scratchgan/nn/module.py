@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 import numpy
 
+from scratchgan import backend
 from scratchgan.autograd.tensor import Tensor
 
 
@@ -203,24 +204,33 @@ class Module:
         Values may be NumPy arrays, Tensors, or anything with ``.numpy()`` (PyTorch
         tensors: pass ``{k: v.detach().numpy()}`` or the state dict itself). Returns
         (missing_keys, unexpected_keys); with strict=True any of either is an error.
+        All or nothing: every key, shape and dtype is checked before any array is copied.
         """
+        owner = f"load_state_dict into {type(self).__name__}"
         own = self._state_tensors()
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         if strict and (missing or unexpected):
-            raise KeyError(
-                f"load_state_dict into {type(self).__name__}: missing keys {missing}, "
-                f"unexpected keys {unexpected}"
-            )
+            raise KeyError(f"{owner}: missing keys {missing}, unexpected keys {unexpected}")
+        arrays = {}
         for key, target in own.items():
             if key not in state_dict:
                 continue
             array = _as_numpy(state_dict[key])
             if tuple(array.shape) != target.shape:
                 raise ValueError(
-                    f"load_state_dict into {type(self).__name__}: {key} has shape "
-                    f"{tuple(array.shape)} in the state dict, expected {target.shape}"
+                    f"{owner}: {key} has shape {tuple(array.shape)} in the state dict, "
+                    f"expected {target.shape}"
                 )
+            # cast as PyTorch's copy_ does; complex would drop its imaginary part
+            if array.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"{owner}: {key} has dtype {array.dtype} in the state dict, expected numbers "
+                    f"(bool, int or float) to cast to {target.dtype}"
+                )
+            arrays[key] = array
+        for key, array in arrays.items():
+            target = own[key]
             target.data = target.xp.asarray(array, dtype=target.dtype).copy()
         return missing, unexpected
 
@@ -270,4 +280,4 @@ def _as_numpy(value):
         return value.numpy()
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch.Tensor
         return value.detach().cpu().numpy()
-    return numpy.asarray(value)
+    return backend.to_numpy(value)  # NumPy and CuPy arrays, lists, numbers

@@ -22,6 +22,7 @@ from __future__ import annotations
 from scratchgan import backend
 from scratchgan.autograd.function import Function
 from scratchgan.ops._common import as_tensor, pair
+from scratchgan.ops.linalg import check_same_dtype
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):
@@ -246,6 +247,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
                 f"than the dilated kernel {tuple(kernel_size)}"
             )
     inputs = (x, weight) if bias is None else (x, weight, _checked_bias(op, bias, weight, weight.shape[0]))
+    check_same_dtype(op, **dict(zip(("input", "weight", "bias"), inputs)))
     return Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
 
 
@@ -267,6 +269,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         if transposed_output_size(size, k, s, p, d, op_) < 1:
             raise ValueError(f"{op}: padding {padding} leaves an empty output for input {x.shape}")
     inputs = (x, weight) if bias is None else (x, weight, _checked_bias(op, bias, weight, weight.shape[1]))
+    check_same_dtype(op, **dict(zip(("input", "weight", "bias"), inputs)))
     return ConvTranspose2d.apply(*inputs, stride=stride, padding=padding,
                                  output_padding=output_padding, dilation=dilation)
 
@@ -284,5 +287,6 @@ def conv2d_weight(x, grad_output, kernel_size, stride=1, padding=0, dilation=1):
             f"{op}: grad_output has shape {grad_output.shape}, expected (N={x.shape[0]}, O, "
             f"{expected[0]}, {expected[1]}) for input {x.shape}"
         )
+    check_same_dtype(op, input=x, grad_output=grad_output)
     return Conv2dWeight.apply(x, grad_output, kernel_size=kernel_size, stride=stride,
                               padding=padding, dilation=dilation)

@@ -38,12 +38,26 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
+def check_same_dtype(op: str, **operands):
+    """Refuse operands of different dtypes, as PyTorch's matmul, linear and conv do ("mat1 and
+    mat2 must have the same dtype"): NumPy would promote, and a float32 model given float64
+    data would silently compute, and return, float64. Elementwise ops keep promoting."""
+    (first_name, first), *others = operands.items()
+    for name, operand in others:
+        if operand.dtype != first.dtype:
+            raise TypeError(
+                f"{op}: {first_name} has dtype {first.dtype} and {name} has dtype {operand.dtype}; "
+                f"expected the same dtype (cast one with .to(dtype=...))"
+            )
+
+
 def matmul(a, b):
     """NumPy's matmul: 1-d operands are promoted to matrices and the added axis removed."""
     from scratchgan.autograd.tensor import Tensor
 
     a = a if isinstance(a, Tensor) else as_tensor(a, b)
     b = b if isinstance(b, Tensor) else as_tensor(b, a)
+    check_same_dtype("matmul", a=a, b=b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}")
     a2 = shape_ops.unsqueeze(a, 0) if a.ndim == 1 else a
@@ -93,6 +107,7 @@ def linear(x, weight, bias=None):
         )
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    check_same_dtype("linear", input=x, weight=weight, **({} if bias is None else {"bias": bias}))
     if x.ndim == 1:
         return Linear.apply(x.reshape(1, -1), weight, *(() if bias is None else (bias,))).reshape(-1)
     return Linear.apply(x, weight, *(() if bias is None else (bias,)))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from scratchgan import backend
 from scratchgan.autograd.grad_mode import no_grad
-from scratchgan.optim.optimizer import Optimizer
+from scratchgan.optim.optimizer import ARRAY, COUNT, Optimizer, require_finite_non_negative
 
 
 def adam_update_array(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size,
@@ -31,12 +32,17 @@ class Adam(Optimizer):
                                       maximize=maximize))
 
     def _check_hyperparameters(self, group):
-        beta1, beta2 = group["betas"]
-        if group["lr"] < 0 or group["eps"] < 0 or group["weight_decay"] < 0:
-            raise ValueError(f"Adam: lr, eps and weight_decay must be >= 0, got {group['lr']}, "
-                             f"{group['eps']}, {group['weight_decay']}")
-        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
-            raise ValueError(f"Adam: betas must lie in [0, 1), got {group['betas']}")
+        require_finite_non_negative("Adam", group, "lr", "eps", "weight_decay")
+        betas = tuple(group["betas"])
+        if len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {group['betas']}")
+        for index, beta in enumerate(betas):
+            if not (isinstance(beta, numbers.Real) and 0.0 <= beta < 1.0):  # NaN fails too
+                raise ValueError(f"Adam: betas[{index}] must be a number in [0, 1), got betas={betas}")
+
+    def _state_keys(self, group):
+        keys = {"step": COUNT, "exp_avg": ARRAY, "exp_avg_sq": ARRAY}
+        return {**keys, "max_exp_avg_sq": ARRAY} if group["amsgrad"] else keys
 
     @no_grad()
     def step(self):

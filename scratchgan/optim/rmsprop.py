@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scratchgan.autograd.grad_mode import no_grad
-from scratchgan.optim.optimizer import Optimizer
+from scratchgan.optim.optimizer import ARRAY, COUNT, Optimizer, require_finite_non_negative
 
 
 class RMSprop(Optimizer):
@@ -16,9 +16,15 @@ class RMSprop(Optimizer):
                                       momentum=momentum, centered=centered, maximize=maximize))
 
     def _check_hyperparameters(self, group):
-        for key in ("lr", "eps", "weight_decay", "momentum", "alpha"):
-            if group[key] < 0:
-                raise ValueError(f"RMSprop: {key} must be >= 0, got {group[key]}")
+        require_finite_non_negative("RMSprop", group, "lr", "alpha", "eps", "weight_decay", "momentum")
+
+    def _state_keys(self, group):
+        keys = {"step": COUNT, "square_avg": ARRAY}
+        if group["momentum"] > 0:
+            keys["momentum_buffer"] = ARRAY
+        if group["centered"]:
+            keys["grad_avg"] = ARRAY
+        return keys
 
     @no_grad()
     def step(self):

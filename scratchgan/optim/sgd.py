@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from scratchgan.autograd.grad_mode import no_grad
-from scratchgan.optim.optimizer import Optimizer
+from scratchgan.optim.optimizer import ARRAY, Optimizer, require_finite_non_negative
 
 
 class SGD(Optimizer):
@@ -17,11 +19,14 @@ class SGD(Optimizer):
                                       maximize=maximize))
 
     def _check_hyperparameters(self, group):
-        if group["lr"] < 0 or group["momentum"] < 0 or group["weight_decay"] < 0:
-            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got {group['lr']}, "
-                             f"{group['momentum']}, {group['weight_decay']}")
+        require_finite_non_negative("SGD", group, "lr", "momentum", "weight_decay")
+        if not math.isfinite(group["dampening"]):  # PyTorch gives it no range; NaN poisons the buffer
+            raise ValueError(f"SGD: dampening must be a finite number, got {group['dampening']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
+
+    def _state_keys(self, group):
+        return {"momentum_buffer": ARRAY} if group["momentum"] else {}
 
     @no_grad()
     def step(self):
