@@ -235,8 +235,35 @@ def allocator() -> dict:
     return dict(_allocator)
 
 
-configure_allocator()
+def environment_problems() -> list[str]:
+    """What is wrong with $SCRATCHGAN_BACKEND or $SCRATCHGAN_ALLOCATOR, one line each (none: [])."""
+    return [problem for problem in _environment.values() if problem]
 
-_env_backend = os.environ.get("SCRATCHGAN_BACKEND")
-if _env_backend:
-    set_backend(_env_backend)
+
+def allocator_problem() -> str | None:
+    """What is wrong with $SCRATCHGAN_ALLOCATOR (None: nothing)."""
+    return _environment["allocator"]
+
+
+def apply_environment_backend() -> str | None:
+    """Select the kernel set that $SCRATCHGAN_BACKEND names; returns it (None when unset).
+    Raises the BackendUnavailableError or ValueError that ``set_backend`` gives for it."""
+    name = os.environ.get("SCRATCHGAN_BACKEND")
+    if name:
+        set_backend(name)
+    return name or None
+
+
+# Environment variables are read when scratchgan is imported. A bad value must not make the
+# import fail: the CLI's --help, list and info must still answer, and a --backend flag must be
+# able to override the variable. So a problem is kept here, and said by the CLI (one line) and
+# by ``environment_problems()``; the kernel set stays "numpy" until a valid one is chosen.
+_environment = {"backend": None, "allocator": None}
+try:
+    configure_allocator()
+except (ValueError, RuntimeError) as _error:
+    _environment["allocator"] = f"SCRATCHGAN_ALLOCATOR: {_error}"
+try:
+    apply_environment_backend()
+except (ValueError, BackendUnavailableError) as _error:
+    _environment["backend"] = f"SCRATCHGAN_BACKEND: {_error}"

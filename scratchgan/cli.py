@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
-import time
 import typing
-from dataclasses import fields
+import warnings
 from pathlib import Path
+from dataclasses import fields
 
 from scratchgan import backend
 
@@ -55,11 +56,11 @@ HELP = {
     "log_every": "steps between metrics.jsonl lines",
     "checkpoint_every": "steps between checkpoints",
     "eval_samples": "generated samples for the final metrics",
+    "on_nonfinite": "stop | continue: on a NaN or infinite loss or parameter, stop (keeping the last finite "
+                    "checkpoint, exit 3) or train on",
 }
-
-
-def _default_out() -> str:
-    return str(Path("runs") / time.strftime("train-%Y%m%d-%H%M%S"))
+EXIT_ERROR, EXIT_DIVERGED = 2, 3
+EXIT_SIGNAL = {2: 130, 15: 143}  # the shell's 128 + signal number, for SIGINT and SIGTERM
 
 
 def _field_type(name):
@@ -109,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(train)
     train.add_argument("--backend", choices=backend.BACKENDS, default=None,
                        help="kernel set (default: $SCRATCHGAN_BACKEND, else the fastest available)")
-    train.add_argument("--out", default=None, help="run folder (default: runs/train-<time>)")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    train.add_argument("--out", default=None, help="run folder (default: a new runs/train-<time>)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run folder made by scratchgan (never a folder holding "
+                            "other files)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     resume = commands.add_parser("resume", help="continue a run from its latest checkpoint")
@@ -158,12 +161,21 @@ def _print_metrics(metrics, out):
 
 
 def choose_backend(requested=None) -> str:
-    """Set the kernel set and say why: ``--backend``, else $SCRATCHGAN_BACKEND (already applied
-    when scratchgan was imported), else the fastest available one. Returns the reason."""
+    """Set the kernel set and say why: ``--backend``, else $SCRATCHGAN_BACKEND, else the fastest
+    available one. Returns the reason. A bad $SCRATCHGAN_ALLOCATOR, or a bad $SCRATCHGAN_BACKEND
+    that no --backend overrides, is one ValueError."""
+    if backend.allocator_problem():
+        raise ValueError(backend.allocator_problem())
     if requested:
         backend.set_backend(requested)
         return "--backend"
     if os.environ.get("SCRATCHGAN_BACKEND"):
+        try:
+            backend.apply_environment_backend()
+        except backend.BackendUnavailableError as error:
+            raise ValueError(f"SCRATCHGAN_BACKEND: {error} (or pass --backend)") from None
+        except ValueError as error:
+            raise ValueError(f"SCRATCHGAN_BACKEND: {error} (or pass --backend)") from None
         return "SCRATCHGAN_BACKEND"
     backend.set_backend(backend.fastest())
     return "fastest available; --backend to choose"
@@ -178,6 +190,7 @@ def _describe_data(config, dataset) -> str:
 
 
 def _train(args) -> int:
+    from scratchgan import runs
     from scratchgan.gan import runner
     from scratchgan.gan.trainer import load_dataset
 
@@ -185,12 +198,19 @@ def _train(args) -> int:
     config = _config_from_args(args).resolved()
     config.validate()
     dataset = load_dataset(config)  # a data error is one line, before anything is written
-    out = args.out or _default_out()
+    claimed = args.out is None
+    out = args.out or str(runs.claim_default_folder())
     penalty = "" if config.penalty == "none" else f", penalty {config.penalty}"
     print(f"scratchgan train: backend {backend.get_backend()} ({reason}), model {config.model}, "
           f"loss {config.loss}{penalty}, data {_describe_data(config, dataset)}, {config.steps} steps -> {out}",
           flush=True)
-    metrics = runner.run(config, out, overwrite=args.overwrite, progress=not args.no_progress, dataset=dataset)
+    args.run_dir = out  # for the error messages that say how to continue
+    try:
+        metrics = runner.run(config, out, overwrite=args.overwrite, progress=not args.no_progress, dataset=dataset)
+    except BaseException:
+        if claimed:
+            runs.remove_if_unused(out)
+        raise
     _print_metrics(metrics, out)
     return 0
 
@@ -239,24 +259,58 @@ def _info(_args) -> int:
     print(f"available backends: {', '.join(backend.available_backends())}")
     allocator = backend.allocator()
     print(f"allocator: {allocator['policy']} ({allocator['reason']}; SCRATCHGAN_ALLOCATOR=system leaves malloc alone)")
+    for problem in backend.environment_problems():
+        print(f"environment: {problem}")
     return 0
 
 
+def _how_to_continue(args) -> str:
+    """What to run after a stop: resume, once the run folder has its config."""
+    if (Path(args.run_dir) / "config.json").is_file():
+        return f"continue with: scratchgan resume {args.run_dir}"
+    return "run the same command again"
+
+
 def main(argv=None) -> int:
+    from scratchgan.gan.runner import Interrupted, NonFiniteError
+    from scratchgan.runs import RunFolderWarning
+
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"train": _train, "resume": _resume, "list": _list, "info": _info}
-    try:
-        return handlers[args.command](args)
-    except BrokenPipeError:  # output piped into a command that stopped reading (head)
-        import os
+    say = f"scratchgan {args.command}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RunFolderWarning)
+        show = warnings.showwarning
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except (ValueError, RuntimeError, OSError, KeyError, ImportError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"scratchgan {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        def one_line(message, category, *rest, **options):  # a run folder's repairs: one line each
+            if issubclass(category, RunFolderWarning):
+                print(f"{say}: warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, *rest, **options)
+
+        warnings.showwarning = one_line
+        try:
+            return handlers[args.command](args)
+        except BrokenPipeError:  # output piped into a command that stopped reading (head)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except Interrupted as stop:
+            print(f"{say}: {stop}", file=sys.stderr)
+            return EXIT_SIGNAL.get(stop.signal_number, 130)
+        except KeyboardInterrupt:
+            hint = f"; {_how_to_continue(args)}" if getattr(args, "run_dir", None) else ""
+            print(f"{say}: interrupted{hint}", file=sys.stderr)
+            return 130
+        except NonFiniteError as error:
+            print(f"{say}: error: {error}", file=sys.stderr)
+            return EXIT_DIVERGED
+        except (ValueError, RuntimeError, OSError, KeyError, ImportError, TypeError) as error:
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC and getattr(args, "run_dir", None):
+                message = f"{message}; once there is space, {_how_to_continue(args)}"
+            print(f"{say}: error: {message}", file=sys.stderr)
+            return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ class accuracy (cgan, acgan) or code purity (InfoGAN).
 from __future__ import annotations
 
 import contextlib
+import math
+import signal
+import threading
 import time
+import warnings
 from dataclasses import asdict
 
 import numpy
@@ -29,7 +33,7 @@ from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import models
 from scratchgan.gan.trainer import GRID_COLUMNS, TrainConfig, Trainer
 from scratchgan.metrics import toy as toy_metrics
-from scratchgan.runs import RunFolder, load_checkpoint
+from scratchgan.runs import RunFolder, RunFolderError, RunFolderWarning, load_checkpoint, strict_json
 
 SNAPSHOTS = 6
 LOG2 = 0.6931471805599453
@@ -43,39 +47,104 @@ INTERPOLATION_ROWS, INTERPOLATION_STEPS = 8, 10
 TRAVERSAL_VALUES = numpy.linspace(-2.0, 2.0, 10)  # past the prior's [-1, 1], as Chen et al.'s Figure 2
 
 
-def run(config: TrainConfig, out_dir, overwrite=False, progress=True, dataset=None) -> dict:
-    """Train ``config`` from scratch into ``out_dir``; returns the final metrics. The data are
-    read (``dataset``, or the config's) before the folder is touched: a data error leaves none."""
+class NonFiniteError(RuntimeError):
+    """Training produced a NaN or an infinity (``TrainConfig.on_nonfinite="stop"``)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) stopped a run between two steps, after a checkpoint of the last one."""
+
+    def __init__(self, step, folder, signal_number):
+        super().__init__(f"interrupted at step {step}; continue with: scratchgan resume {folder}")
+        self.step, self.signal_number = step, signal_number
+
+
+def run(config: TrainConfig, out_dir=None, overwrite=False, progress=True, dataset=None) -> dict:
+    """Train ``config`` from scratch into ``out_dir`` (None: a fresh ``runs/train-<time>``); returns
+    the final metrics. The config, the data and the models are checked and built before the folder
+    is touched: an error leaves an existing folder as it was. ``out_dir`` is the folder used."""
     trainer = Trainer(config, dataset=dataset)
-    folder = RunFolder(out_dir, overwrite=overwrite)
-    folder.write_json("config.json", {**asdict(trainer.config), "backend": backend.get_backend()})
-    return _train(trainer, folder, progress, seconds_before=0.0)
+    with RunFolder.create(out_dir, overwrite=overwrite) as folder:
+        folder.write_json("config.json", {**asdict(trainer.config), "backend": backend.get_backend()})
+        return _train(trainer, folder, progress, seconds_before=0.0)
 
 
 def resume(out_dir, steps=None, progress=True) -> dict:
-    """Continue the run in ``out_dir`` from its latest checkpoint, to ``steps`` (default: the config's)."""
-    folder = RunFolder.open_existing(out_dir)
+    """Continue the run in ``out_dir`` from its newest usable checkpoint to ``steps`` (default:
+    the config's). A run whose training ended but whose evaluation did not (a kill after the
+    last checkpoint) gets its evaluation and figures."""
+    with RunFolder.open_existing(out_dir) as folder:
+        config = _saved_config(folder)
+        if steps is not None and int(steps) != config.steps:
+            if config.lr_schedule != "constant":
+                raise ValueError(
+                    f"this run's {config.lr_schedule} learning-rate schedule ends at step {config.steps}; "
+                    f"extending it would change the schedule it was trained with (start a new run, or "
+                    f"train with --lr-schedule constant to extend runs later)"
+                )
+            config.steps = int(steps)
+            config.validate()
+        trainer = Trainer(config)
+        _load_newest_checkpoint(trainer, folder)
+        if trainer.step_count >= config.steps and _finished(folder, trainer.step_count):
+            raise ValueError(f"{out_dir} is already at step {trainer.step_count} of {config.steps}; "
+                             f"pass --steps to train further")
+        # only now that a checkpoint loaded: a failed resume leaves the folder as it was
+        folder.write_json("config.json", {**asdict(trainer.config), "backend": backend.get_backend()})
+        folder.truncate_metrics_log(trainer.step_count)
+        return _train(trainer, folder, progress, seconds_before=_seconds_at(folder, trainer.step_count))
+
+
+def _saved_config(folder) -> TrainConfig:
     values = folder.read_json("config.json")
     values.pop("backend", None)
-    config = TrainConfig.from_dict(values).resolved()
-    if steps is not None and int(steps) != config.steps:
-        if config.lr_schedule != "constant":
-            raise ValueError(
-                f"this run's {config.lr_schedule} learning-rate schedule ends at step {config.steps}; "
-                f"extending it would change the schedule it was trained with (start a new run, or "
-                f"train with --lr-schedule constant to extend runs later)"
-            )
-        config.steps = int(steps)
-    trainer = Trainer(config)
-    trainer.load_state_arrays(load_checkpoint(folder.latest_checkpoint()))
-    if trainer.step_count >= config.steps:
-        raise ValueError(f"{out_dir} is already at step {trainer.step_count} of {config.steps}; "
-                         f"pass --steps to train further")
-    # only now that the checkpoint loaded: a failed resume leaves the folder as it was
-    folder.write_json("config.json", {**asdict(trainer.config), "backend": backend.get_backend()})
-    folder.truncate_metrics_log(trainer.step_count)
-    previous = folder.read_json("metrics.json").get("seconds", 0.0) if (folder.path / "metrics.json").exists() else 0.0
-    return _train(trainer, folder, progress, seconds_before=previous)
+    try:
+        config = TrainConfig.from_dict(values).resolved()
+        config.validate()
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{folder.path / 'config.json'}: {error}") from None
+    return config
+
+
+def _load_newest_checkpoint(trainer, folder):
+    """Load the newest checkpoint that reads and fits the trainer; a newer one that does not is
+    passed over with a warning naming it and why. None usable: one error listing them."""
+    problems = []
+    for step, path in folder.checkpoints():
+        try:
+            trainer.load_state_arrays(load_checkpoint(path))  # checked whole first, then loaded
+            if trainer.step_count != step:  # an older checkpoint, if any, is loaded over it next
+                raise ValueError(f"it holds step {trainer.step_count}, not {step}")
+        except (RunFolderError, ValueError) as error:
+            problems.append(f"{path.name}: {str(error).removeprefix(f'checkpoint {path} ')}")
+            continue
+        if problems:
+            warnings.warn(f"resuming from {path.name}, the newest usable checkpoint; passed over: "
+                          + "; ".join(problems), RunFolderWarning, stacklevel=2)
+        return
+    if not problems:  # stopped before its first checkpoint: the config alone rebuilds step 0 exactly
+        warnings.warn(f"{folder.path} has no checkpoint yet; training from step 0", RunFolderWarning, stacklevel=2)
+        return
+    more = f" (and {len(problems) - 1} older)" if len(problems) > 1 else ""
+    raise RunFolderError(f"{folder.path} has no usable checkpoint: {problems[0]}{more}")
+
+
+def _finished(folder, step) -> bool:
+    """Whether the run's evaluation ended at ``step``: metrics.json is written last, after the figures."""
+    try:
+        return folder.read_json("metrics.json").get("steps") == step
+    except RunFolderError:
+        return False
+
+
+def _seconds_at(folder, step) -> float:
+    """Training seconds of the run's earlier processes, up to checkpoint ``step`` (progress.json)."""
+    try:
+        progress = folder.read_json("progress.json")
+        seconds = float(progress.get("seconds", 0.0))
+    except (RunFolderError, TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds >= 0 else 0.0
 
 
 def _snapshot_steps(total):
@@ -96,32 +165,104 @@ def _train(trainer, folder, progress, seconds_before) -> dict:
 def _train_loop(trainer, folder, progress, seconds_before) -> dict:
     config = trainer.config
     snapshot_steps = set(_snapshot_steps(config.steps))
-    snapshots = _load_snapshots(folder)
+    snapshots = folder.load_snapshots(up_to_step=trainer.step_count)
     started = time.perf_counter()
     label = config.data if trainer.family == "toy" else f"{config.model} on {config.data}"
     bar = tqdm(range(trainer.step_count + 1, config.steps + 1), desc=f"{config.loss} {label}",
                disable=not progress, leave=False, initial=trainer.step_count, total=config.steps)
-    for step in bar:
-        logs = trainer.step()
-        if step % config.log_every == 0 or step == config.steps:
-            logs = {key: value if isinstance(value, (int, float)) else float(value)  # GPU: read back here only
-                    for key, value in logs.items()}
-            with _training_stream_kept():
-                record = {**logs, **_quick_metrics(trainer, with_fid=step in snapshot_steps)}
-            folder.log_metrics(record)
-            bar.set_postfix(d=f"{logs['d_loss']:.3f}", g=f"{logs['g_loss']:.3f}")
-        if step in snapshot_steps:
-            with _training_stream_kept():
-                snapshots[step] = _snapshot(trainer)
-            numpy.savez(folder.path / "snapshots.npz", **{str(k): v for k, v in snapshots.items()})
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            folder.save_checkpoint(step, trainer.state_arrays())
-    seconds = seconds_before + time.perf_counter() - started
+    with _stop_requests() as stop:
+        for step in bar:
+            logs = trainer.step()
+            _check_finite(trainer, folder, logs)
+            if step % config.log_every == 0 or step == config.steps:
+                logs = {key: value if isinstance(value, (int, float)) else float(value)  # GPU: read back here only
+                        for key, value in logs.items()}
+                _check_finite(trainer, folder, logs)
+                with _training_stream_kept():
+                    record = {**logs, **_quick_metrics(trainer, with_fid=step in snapshot_steps)}
+                folder.log_metrics(record)
+                bar.set_postfix(d=f"{logs['d_loss']:.3f}", g=f"{logs['g_loss']:.3f}")
+            if step in snapshot_steps:
+                with _training_stream_kept():
+                    snapshots[step] = _snapshot(trainer)
+                folder.save_snapshots(snapshots)
+            if step % config.checkpoint_every == 0 or step == config.steps or stop.signal_number:
+                _checkpoint(trainer, folder, seconds_before + time.perf_counter() - started)
+            if stop.signal_number:
+                bar.close()
+                raise Interrupted(step, folder.path, stop.signal_number)
+    return _evaluate(trainer, folder, snapshots, seconds_before + time.perf_counter() - started)
+
+
+def _checkpoint(trainer, folder, seconds):
+    """The checkpoint of the current step (never of non-finite parameters, unless asked), then
+    progress.json with the training seconds up to it."""
+    if trainer.config.on_nonfinite == "stop":
+        broken = trainer.nonfinite_parameters()
+        if broken:
+            _stop_nonfinite(trainer, folder, f"parameters {', '.join(broken[:3])} hold NaN or infinite values")
+    folder.save_checkpoint(trainer.step_count, trainer.state_arrays())
+    folder.write_json("progress.json", {"step": trainer.step_count, "seconds": round(seconds, 3)})
+
+
+def _evaluate(trainer, folder, snapshots, seconds) -> dict:
+    """Final metrics and figures; metrics.json last, so that its presence says the run is complete."""
     with _training_stream_kept():
         metrics = _final_metrics(trainer, seconds)
-        folder.write_json("metrics.json", metrics)
         _figures(trainer, folder, snapshots)
+    # a null in the log is a value that was NaN or infinite when logged (RunFolder.log_metrics)
+    nonfinite = (sum(value is None for record in folder.read_metrics_log() for value in record.values())
+                 + strict_json(metrics)[1])
+    if nonfinite:
+        metrics["nonfinite_values"] = nonfinite  # written as null in metrics.jsonl / metrics.json
+    folder.write_json("metrics.json", metrics)
     return metrics
+
+
+def _check_finite(trainer, folder, logs):
+    """Stop at the first NaN or infinite loss (``on_nonfinite="stop"``). Only host floats are
+    read: on the GPU the losses are checked when read back, at the logging interval."""
+    if trainer.config.on_nonfinite != "stop":
+        return
+    broken = [f"{key} = {value}" for key, value in logs.items()
+              if isinstance(value, float) and not math.isfinite(value)]
+    if broken:
+        _stop_nonfinite(trainer, folder, ", ".join(broken))
+
+
+def _stop_nonfinite(trainer, folder, what):
+    found = folder.checkpoints()
+    kept = (f"the last finite checkpoint is {found[0][1].relative_to(folder.path)}" if found
+            else "no checkpoint was written")
+    raise NonFiniteError(f"training diverged at step {trainer.step_count}: {what}; {kept}. Lower the learning "
+                         f"rates (--lr-g, --lr-d), or pass --on-nonfinite continue to train on regardless")
+
+
+class _StopRequest:
+    signal_number = 0
+
+
+@contextlib.contextmanager
+def _stop_requests():
+    """Ctrl-C and SIGTERM, between ``with`` and its end, ask the loop to stop after the current
+    step (a step cut in half could not be resumed exactly); a second Ctrl-C stops at once.
+    Signal handlers belong to the main thread: elsewhere (a Dask worker's thread) nothing changes."""
+    request = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def ask_to_stop(number, _frame):
+        if request.signal_number == signal.SIGINT and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        request.signal_number = number
+
+    previous = {number: signal.signal(number, ask_to_stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
@@ -230,14 +371,6 @@ def _image_figures(trainer, samples, condition, quick, generator=None, with_fid=
     if not quick:
         figures["details"] = details
     return figures
-
-
-def _load_snapshots(folder):
-    path = folder.path / "snapshots.npz"
-    if not path.exists():
-        return {}
-    with numpy.load(path) as archive:
-        return {int(k): archive[k] for k in archive.files}
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -368,7 +501,9 @@ def _traversal_pngs(trainer, path):
 
 
 def written_files(folder_path) -> list[str]:
-    """The names of a run folder's files and folders, for the CLI's summary line."""
+    """The names of a run folder's files and folders (not the hidden marker and lock), for the
+    CLI's summary line."""
     from pathlib import Path
 
-    return sorted(p.name + ("/" if p.is_dir() else "") for p in Path(folder_path).iterdir())
+    return sorted(p.name + ("/" if p.is_dir() else "") for p in Path(folder_path).iterdir()
+                  if not p.name.startswith("."))

@@ -19,7 +19,10 @@ checkpointed with the models, the optimizers and the tricks' state.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import typing
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy
@@ -37,6 +40,11 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # where 0.01 lost modes and 1.0 oscillated; docs/gan-training.md)
 PENALTY_WEIGHTS = {"gradient_penalty": 10.0, "dragan": 10.0, "r1": 0.1, "r2": 0.1}
 LR_SCHEDULES = ("constant", "linear")
+# what a run does when a loss or a parameter becomes NaN or infinite (TrainConfig.on_nonfinite)
+ON_NONFINITE = ("stop", "continue")
+# settings that change how a run is logged and kept, not what it computes: a checkpoint
+# resumes under other values of these
+RUN_SETTINGS = ("log_every", "checkpoint_every", "on_nonfinite")
 MODELS = ("mlp", "dcgan", "cgan", "acgan", "infogan")
 LABELLED_MODELS = ("cgan", "acgan")  # G(z, y) for class labels y
 AUX_MODELS = ("acgan", "infogan")  # D with a second head (class logits, InfoGAN's Q)
@@ -78,6 +86,18 @@ def family_of(data: str) -> str:
     raise ValueError(f"unknown dataset {data!r}; expected one of: {', '.join(everything)}")
 
 
+def _check_dataset_size(config, dataset):
+    """Image data must fill a batch, and the metrics need two images (a covariance)."""
+    if not hasattr(dataset, "__len__"):
+        return  # a toy distribution: samples without end
+    needed = max(config.batch_size, 2)
+    if len(dataset) < needed:
+        source = config.data if config.data_dir is None else config.data_dir
+        raise ValueError(f"data {source} holds {len(dataset)} image(s); training needs at least {needed} "
+                         f"(one batch of {config.batch_size}, and 2 for the metrics): give more images or "
+                         f"a smaller --batch-size")
+
+
 def load_dataset(config: "TrainConfig"):
     """The dataset of ``config``: a toy distribution, or image data (bundled or from data_dir)."""
     from scratchgan.data import images, toy
@@ -85,6 +105,28 @@ def load_dataset(config: "TrainConfig"):
     if family_of(config.data) == "toy":
         return toy.get(config.data)
     return images.get(config.data, config.data_dir)
+
+
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping",
+               type(None): "null (the default)"}
+
+
+@functools.cache
+def _field_kinds(name) -> tuple:
+    """The types a TrainConfig field admits (``int | None`` -> (int, NoneType))."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    return typing.get_args(hint) or (hint,)
+
+
+def _is_of_kind(value, kind) -> bool:
+    """Whether ``value`` fits a field of type ``kind``: bool is no int, an int is a float (as JSON)."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, (int, numpy.integer)) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float, numpy.integer, numpy.floating)) and not isinstance(value, bool)
+    return isinstance(value, kind)
 
 
 @dataclass
@@ -135,6 +177,16 @@ class TrainConfig:
     log_every: int = 100
     checkpoint_every: int = 1000
     eval_samples: int = 5000
+    on_nonfinite: str = "stop"
+
+    def __post_init__(self):
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            kinds = _field_kinds(spec.name)
+            if not any(_is_of_kind(value, kind) for kind in kinds):
+                expected = " or ".join(_KIND_NAMES.get(kind, kind.__name__) for kind in kinds)
+                raise ValueError(f"config setting {spec.name} must be {expected}, got {value!r} "
+                                 f"({type(value).__name__})")
 
     @property
     def family(self) -> str:
@@ -175,8 +227,14 @@ class TrainConfig:
         if c.penalty_weight is not None and c.penalty_weight <= 0:
             raise ValueError(f"penalty_weight must be positive, got {c.penalty_weight}")
         for name in ("lr_g", "lr_d", "unrolled_lr", "aux_weight", "info_weight"):
-            if getattr(c, name) <= 0:
+            if not getattr(c, name) > 0:  # also refuses NaN
                 raise ValueError(f"{name} must be positive, got {getattr(c, name)}")
+        for spec in fields(c):
+            value = getattr(c, spec.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{spec.name} must be a finite number, got {value}")
+        if c.on_nonfinite not in ON_NONFINITE:
+            raise ValueError(f"on_nonfinite must be one of {', '.join(ON_NONFINITE)}, got {c.on_nonfinite!r}")
         c._validate_tricks()
 
     def _validate_model(self):
@@ -226,7 +284,7 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"config has unknown keys {unknown}")
-        return cls(**values)
+        return cls(**values)  # __post_init__ checks every value's type
 
 
 class Trainer:
@@ -247,6 +305,7 @@ class Trainer:
         random.manual_seed(config.seed)
         self.dtype = numpy.dtype(config.dtype)
         self.dataset = dataset if dataset is not None else load_dataset(config)
+        _check_dataset_size(config, self.dataset)
         self.num_classes = getattr(self.dataset, "num_classes", 0)
         self.loss = losses.get(config.loss, **config.loss_params)
         if generator is None:
@@ -623,15 +682,25 @@ class Trainer:
             arrays.update({f"replay/{k}": v for k, v in self.replay.state_arrays().items()})
         return arrays
 
+    def nonfinite_parameters(self) -> list[str]:
+        """The names of G's and D's parameters that hold a NaN or an infinity."""
+        return [f"{prefix}/{name}" for prefix, module in (("G", self.generator), ("D", self.discriminator))
+                for name, parameter in module.named_parameters()
+                if not bool(parameter.xp.isfinite(parameter.data).all())]
+
     def load_state_arrays(self, arrays: dict):
-        # resolved, so a checkpoint written before a setting existed compares with its default
-        saved = asdict(TrainConfig.from_dict(json.loads(str(arrays["config"]))).resolved())
-        own = asdict(self.config)
-        # a constant-lr run may be extended (resume --steps); a scheduled one depends on steps
-        extendable = ("log_every", "checkpoint_every") + (("steps",) if own["lr_schedule"] == "constant" else ())
-        different = sorted(k for k in own if k not in extendable and saved.get(k) != own[k])
-        if different:
-            raise ValueError(f"checkpoint is from another configuration (differs in: {', '.join(different)})")
+        """Continue from ``state_arrays()`` output. Every array is checked against this trainer
+        first (``check_state_arrays``), and the load is all or nothing: on any error the trainer
+        is as it was."""
+        self.check_state_arrays(arrays)
+        before = self.state_arrays()
+        try:
+            self._load_state_arrays(arrays)
+        except (ValueError, TypeError, KeyError) as error:
+            self._load_state_arrays(before)
+            raise ValueError(f"cannot load the state: {error}") from None
+
+    def _load_state_arrays(self, arrays: dict):
         self.step_count = int(arrays["step"])
         for prefix, module in (("G", self.generator), ("D", self.discriminator)):
             module.load_state_dict(_section(arrays, prefix))
@@ -642,6 +711,122 @@ class Trainer:
         if self.replay is not None:
             self.replay.load_state_arrays(_section(arrays, "replay"))
         random.set_state(json.loads(str(arrays["rng"])))
+
+    def check_state_arrays(self, arrays: dict):
+        """One ValueError naming the first key of ``arrays`` that this trainer cannot continue
+        from: a missing or unexpected key, a shape, dtype or value that does not fit the live
+        models and optimizers, or another configuration. Checks only; changes nothing."""
+        own = self.state_arrays()
+        _check_scalar(arrays, "step", "iu")
+        if int(arrays["step"]) < 0:
+            raise ValueError(f"'step' is {int(arrays['step'])}, expected a step count >= 0")
+        self._check_config(_json_entry(arrays, "config", dict))
+        _check_rng_state(_json_entry(arrays, "rng", dict))
+        modules = ("G", "D") + (("EMA",) if self.ema is not None else ())
+        for prefix in modules:
+            _check_same_arrays(prefix, _section(own, prefix), _section(arrays, prefix))
+        for prefix, optimizer in (("optG", self.optimizer_g), ("optD", self.optimizer_d)):
+            _check_optimizer_arrays(prefix, optimizer, arrays)
+        if self.replay is not None:
+            self._check_replay(_section(arrays, "replay"))
+        sections = modules + ("optG", "optD") + (("replay",) if self.replay is not None else ())
+        unexpected = sorted(key for key in arrays if key not in ("step", "config", "rng")
+                            and not key.startswith(tuple(p + "/" for p in sections)))
+        if unexpected:
+            raise ValueError(f"unexpected keys {unexpected[:5]} (this run has no such state)")
+
+    def _check_config(self, values: dict):
+        try:  # resolved, so a checkpoint written before a setting existed compares with its default
+            saved = asdict(TrainConfig.from_dict(values).resolved())
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"'config' is not a valid configuration ({error})") from None
+        own = asdict(self.config)
+        # a constant-lr run may be extended (resume --steps); a scheduled one depends on steps
+        extendable = RUN_SETTINGS + (("steps",) if own["lr_schedule"] == "constant" else ())
+        different = sorted(k for k in own if k not in extendable and saved.get(k) != own[k])
+        if different:
+            raise ValueError(f"checkpoint is from another configuration (differs in: {', '.join(different)})")
+
+    def _check_replay(self, arrays: dict):
+        samples, conditions = arrays.get("samples"), arrays.get("conditions")
+        if samples is None:
+            if conditions is not None:
+                raise ValueError("'replay/conditions' is there without 'replay/samples'")
+            return
+        shape = (self.dataset.dim,) if self.family == "toy" else tuple(self.dataset.image_shape)
+        if samples.dtype != self.dtype or samples.shape[1:] != shape or not 0 < len(samples) <= self.replay.capacity:
+            raise ValueError(f"'replay/samples' is a {samples.dtype} array of shape {samples.shape}, expected "
+                             f"{self.dtype} of shape (k, {', '.join(map(str, shape))}) with 1 <= k <= "
+                             f"{self.replay.capacity}")
+        if self.conditional != (conditions is not None):
+            raise ValueError("'replay/conditions' " + ("is missing" if self.conditional else "is unexpected"))
+        if conditions is not None and (len(conditions) != len(samples) or conditions.dtype.kind not in "iuf"):
+            raise ValueError(f"'replay/conditions' is a {conditions.dtype} array of shape {conditions.shape}, "
+                             f"expected {len(samples)} numeric rows")
+
+
+def _check_scalar(arrays, key, kinds):
+    if key not in arrays:
+        raise ValueError(f"key {key!r} is missing")
+    value = arrays[key]
+    if value.shape != () or value.dtype.kind not in kinds:
+        expected = {"iu": "an integer", "U": "a string"}.get(kinds, kinds)
+        raise ValueError(f"{key!r} is a {value.dtype} array of shape {value.shape}, expected {expected}")
+
+
+def _json_entry(arrays, key, kind):
+    _check_scalar(arrays, key, "U")
+    try:
+        value = json.loads(str(arrays[key]))
+    except ValueError as error:
+        raise ValueError(f"{key!r} is not JSON ({error})") from None
+    if not isinstance(value, kind):
+        raise ValueError(f"{key!r} holds {type(value).__name__}, expected {kind.__name__}")
+    return value
+
+
+def _check_rng_state(state: dict):
+    host = {k: v for k, v in state.items() if k != "device"}
+    try:
+        numpy.random.PCG64().state = host  # NumPy checks the state dict itself
+        device = state.get("device", {"seed": 0, "offset": 0})
+        if not all(isinstance(device[k], int) and 0 <= device[k] < 2**64 for k in ("seed", "offset")):
+            raise ValueError("the device stream's seed and offset must be integers in [0, 2**64)")
+    except (ValueError, TypeError, KeyError, OverflowError) as error:
+        raise ValueError(f"'rng' is not a random generator state ({type(error).__name__}: {error})") from None
+
+
+def _check_same_arrays(prefix, expected: dict, found: dict):
+    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"the {prefix} section does not fit this model: missing keys "
+                         f"{[prefix + '/' + k for k in missing[:5]]}, unexpected keys "
+                         f"{[prefix + '/' + k for k in unexpected[:5]]}")
+    for key, array in expected.items():
+        if found[key].shape != array.shape or found[key].dtype != array.dtype:
+            raise ValueError(f"'{prefix}/{key}' is a {found[key].dtype} array of shape {found[key].shape}, "
+                             f"expected {array.dtype} of shape {array.shape}")
+
+
+def _check_optimizer_arrays(prefix, optimizer, arrays):
+    """The optimizer's groups (JSON) and each state array against its parameter's shape and dtype;
+    which state names an optimizer needs, its ``load_state_dict`` checks."""
+    groups = _json_entry(arrays, f"{prefix}/param_groups", list)
+    if not all(isinstance(group, dict) for group in groups):
+        raise ValueError(f"'{prefix}/param_groups' must be a list of objects")
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    for key, value in _section(arrays, f"{prefix}/state").items():
+        index, _, name = key.partition("/")
+        full = f"{prefix}/state/{key}"
+        if not index.isdigit() or int(index) >= len(params) or not name:
+            raise ValueError(f"unexpected key {full!r} (this optimizer has parameters 0..{len(params) - 1})")
+        param = params[int(index)]
+        if value.ndim == 0:
+            if value.dtype.kind not in "iuf" or not numpy.isfinite(value) or value < 0:
+                raise ValueError(f"{full!r} is {value!r}, expected a finite number >= 0")
+        elif value.shape != param.shape or value.dtype != param.dtype:
+            raise ValueError(f"{full!r} is a {value.dtype} array of shape {value.shape}, expected "
+                             f"{param.dtype} of shape {param.shape} (its parameter's)")
 
 
 def _section(arrays, prefix):
