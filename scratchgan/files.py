@@ -39,6 +39,16 @@ def _write_all(descriptor: int, data: bytes):
         view = view[written:]
 
 
+def _write_and_sync(path: Path, mode_flag: int, data: bytes):
+    """Open ``path`` (O_EXCL: a new file; O_APPEND: at its end), write ``data``, fsync, close."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | mode_flag, 0o666)
+    try:
+        _write_all(descriptor, data)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _fsync_folder(folder: Path):
     try:
         descriptor = os.open(folder, os.O_RDONLY)
@@ -66,12 +76,7 @@ def atomic_write_bytes(path, data: bytes):
     path = Path(path)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
     try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            _write_all(descriptor, data)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        _write_and_sync(temporary, os.O_EXCL, data)
         os.replace(temporary, path)
     except OSError as error:
         try:
@@ -89,14 +94,8 @@ def atomic_write_text(path, text: str):
 def append_line(path, line: str):
     """Append one line (``line`` without its newline) in a single write, then fsync."""
     path = Path(path)
-    data = (line + "\n").encode("utf-8")
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
-        try:
-            _write_all(descriptor, data)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        _write_and_sync(path, os.O_APPEND, (line + "\n").encode("utf-8"))
     except OSError as error:
         raise _explain(error, path) from None
 

@@ -92,7 +92,7 @@ def resume(out_dir, steps=None, progress=True) -> dict:
         # only now that a checkpoint loaded: a failed resume leaves the folder as it was
         folder.write_json("config.json", {**asdict(trainer.config), "backend": backend.get_backend()})
         folder.truncate_metrics_log(trainer.step_count)
-        return _train(trainer, folder, progress, seconds_before=_seconds_at(folder, trainer.step_count))
+        return _train(trainer, folder, progress, seconds_before=_seconds_so_far(folder))
 
 
 def _saved_config(folder) -> TrainConfig:
@@ -137,8 +137,9 @@ def _finished(folder, step) -> bool:
         return False
 
 
-def _seconds_at(folder, step) -> float:
-    """Training seconds of the run's earlier processes, up to checkpoint ``step`` (progress.json)."""
+def _seconds_so_far(folder) -> float:
+    """Training seconds of the run's earlier processes, as recorded with the last checkpoint
+    written (progress.json); 0 for a run without one."""
     try:
         progress = folder.read_json("progress.json")
         seconds = float(progress.get("seconds", 0.0))
