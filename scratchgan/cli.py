@@ -1,4 +1,4 @@
-"""The ``scratchgan`` command: ``train`` (the main job), ``resume``, ``list``, ``info``."""
+"""The ``scratchgan`` command: ``train`` (the main job), ``resume``, ``study``, ``list``, ``info``."""
 
 from __future__ import annotations
 
@@ -123,6 +123,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="kernel set (default: $SCRATCHGAN_BACKEND, else the fastest available)")
     resume.add_argument("--no-progress", action="store_true")
 
+    study = commands.add_parser(
+        "study", help="many trainings (methods x settings x seeds) on Dask: one table, box and budget figures",
+        description="Run a study: the tasks of SPEC (a TOML file; see docs/studies.md) and/or --grid, each an "
+                    "ordinary run folder under the study folder, on a local Dask cluster (one single-threaded "
+                    "worker per core) or an existing one (--scheduler). Running it again skips finished tasks "
+                    "and resumes stopped ones.")
+    study.add_argument("spec", nargs="?", default=None, help="study spec (TOML)")
+    study.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                       help="a setting and its values, crossed with the spec's grid (repeatable)")
+    study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a setting shared by every task (repeatable)")
+    study.add_argument("--seeds", default=None, metavar="0,1,2", help="seeds of every setting (default: the spec's, "
+                                                                       "else 0)")
+    study.add_argument("--out", default=None, help="study folder (default: studies/<spec name>)")
+    study.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="an existing Dask scheduler (its workers must see the study folder at the same path)")
+    study.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    study.add_argument("--retry-failed", action="store_true", help="run the failed tasks again")
+    study.add_argument("--backend", choices=("numpy", "numba"), default=None,
+                       help="kernel set of every task (default: the fastest available)")
+    study.add_argument("--report", metavar="DIR", default=None,
+                       help="only rebuild the table and figures of study folder DIR from its run folders")
+    study.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     commands.add_parser("list", help="losses, penalties, tricks and datasets")
     commands.add_parser("info", help="version and available backends")
     return parser
@@ -225,6 +249,47 @@ def _resume(args) -> int:
     return 0
 
 
+def _study(args) -> int:
+    import re
+
+    from scratchgan import study
+
+    if args.report:
+        _print_study(study.report(args.report), args.report, None)
+        return 0
+    if args.spec is None and not args.grid:
+        raise ValueError("give a study spec (a TOML file) or at least one --grid KEY=V1,V2")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    spec = study.load_spec(args.spec, grid=args.grid, base=args.set, seeds=args.seeds)
+    out = args.out or str(Path("studies") / (re.sub(r"[^A-Za-z0-9._-]+", "-", spec.name).strip("-") or "study"))
+    kernel_set = args.backend or backend.fastest()
+    tasks = spec.tasks()
+    where = args.scheduler or f"a local cluster of {args.workers or os.cpu_count()} workers"
+    print(f"scratchgan study: {len(tasks)} runs ({len({t.method for t in tasks})} methods x "
+          f"{len(spec.seeds)} seeds) on {where}, backend {kernel_set} -> {out}", flush=True)
+    args.run_dir = out
+    rows = study.run_study(spec, out, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed,
+                           kernel_set=kernel_set, progress=not args.no_progress)
+    _print_study(rows, out, spec.metrics)
+    failed = [row for row in rows if row["status"] == "failed"]
+    return EXIT_ERROR if failed else 0
+
+
+def _print_study(rows, out, metrics):
+    from scratchgan import study
+
+    metrics = metrics or [key for key in ("fid", "modes_covered", "high_quality_fraction") if any(key in r for r in rows)]
+    for line in study.summary(rows, metrics):
+        figures = "; ".join(f"{m} median {v[0]:.4g} [{v[1]:.4g}, {v[2]:.4g}]" if v else f"{m} -"
+                            for m, v in ((m, line[m]) for m in metrics))
+        print(f"  {line['method']:<28} runs {line['runs']:<7} {figures}")
+    for row in rows:
+        if row["status"] == "failed":
+            print(f"  failed: {row['task']}: {row['error']} (retry with --retry-failed)")
+    print(f"wrote {out}/: results.csv results.parquet and figures")
+
+
 def _list(_args) -> int:
     from scratchgan.data import images, toy
     from scratchgan.gan.trainer import MODELS
@@ -277,7 +342,7 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"train": _train, "resume": _resume, "list": _list, "info": _info}
+    handlers = {"train": _train, "resume": _resume, "study": _study, "list": _list, "info": _info}
     say = f"scratchgan {args.command}"
     with warnings.catch_warnings():
         warnings.simplefilter("always", RunFolderWarning)
