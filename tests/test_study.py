@@ -212,3 +212,13 @@ def test_the_budget_curve_is_the_best_value_over_random_orders():
     assert list(budget) == [1, 2, 3]
     assert median[-1] == low[-1] == high[-1] == 1.0  # all three tried: the best of them
     assert median[0] == 3.0 and low[0] == 1.0 and high[0] == 5.0  # one tried: any of them
+
+
+def test_a_method_searched_over_settings_gets_a_budget_figure(tmp_path):
+    path = tmp_path / "search.toml"
+    path.write_text(SPEC.replace("seeds = 2", "seeds = 1").split("[[methods]]")[0]
+                    + '[[methods]]\nname = "ns"\n[grid]\nlr_d = [1e-3, 3e-3]\n')
+    out = tmp_path / "study"
+    assert run_study(path, out) == 0
+    assert [row["lr_d"] for row in read_table(out)] == ["0.001", "0.003"]
+    assert (out / "budget_modes_covered.png").stat().st_size > 10_000

@@ -135,7 +135,7 @@ def box_figure(path, done, metric, title):
                     if len(methods) > 4 else "center")
     better = "higher" if metric in HIGHER_IS_BETTER else "lower"
     axes.set_ylabel(f"{metric} ({better} is better)")
-    axes.set_title(f"{title}: {metric} of every run (box: quartiles, points: runs)", fontsize=10)
+    axes.set_title(f"{title}\n{metric} of every run (box: quartiles and median; points: runs)", fontsize=10)
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
@@ -171,7 +171,7 @@ def budget_figure(path, done, metric, title):
         axes.fill_between(budget, low, high, color=line.get_color(), alpha=0.2)
     axes.set_xlabel("runs tried (settings x seeds, in random order)")
     axes.set_ylabel(f"best {metric} so far")
-    axes.set_title(f"{title}: best {metric} against the budget (median, 10-90% over orders)", fontsize=10)
+    axes.set_title(f"{title}\nbest {metric} against the budget (median and 10-90% band over orders)", fontsize=10)
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     figure.tight_layout()
