@@ -27,6 +27,8 @@ HELP = {
     "hidden": "width of the MLP layers",
     "depth": "hidden layers in G and D",
     "width": "base channels of the convolutional models (DCGAN's ngf = ndf)",
+    "fc_hidden": "a fully connected layer of this width after z in G and before the logit in D (InfoGAN's "
+                 "MNIST networks; default: 1024 for infogan, else 0 = none)",
     "d_batch_norm": "batch norm in D's hidden conv layers (default: on, off under a gradient penalty)",
     "aux_weight": "AC-GAN: weight of the auxiliary classification loss",
     "info_weight": "InfoGAN: lambda in front of the mutual-information bound",

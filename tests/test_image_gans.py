@@ -150,6 +150,23 @@ def test_acgan_and_infogan_discriminators_have_a_logit_and_an_auxiliary_head():
     assert logits.shape == (4, 1) and q.shape == (4, 12)
 
 
+def test_fc_hidden_puts_infogans_fully_connected_layer_into_dcgan():
+    generator = models.dcgan_generator(16, 8, 1, width=4, fc_hidden=32)
+    discriminator = models.dcgan_discriminator(8, 1, width=4, fc_hidden=32)
+    assert [type(m).__name__ for m in list(generator)[:3]] == ["Linear", "BatchNorm1d", "ReLU"]
+    assert generator[0].weight.shape == (32, 16) and generator[3].weight.shape[1] == 32
+    assert [type(m).__name__ for m in list(discriminator)[-4:]] == ["Linear", "BatchNorm1d", "LeakyReLU", "Linear"]
+    assert discriminator[-1].weight.shape == (1, 32)
+    images = generator(sg.Tensor(numpy.random.default_rng(0).standard_normal((4, 16)).astype(numpy.float32)))
+    assert images.shape == (4, 1, 8, 8) and discriminator(images).shape == (4, 1)
+
+
+@pytest.mark.parametrize("model", ["mlp", "cgan"])
+def test_fc_hidden_is_refused_where_the_model_has_no_such_layer(model):
+    with pytest.raises(ValueError, match="fc_hidden .* applies to dcgan, infogan"):
+        tiny(model=model, fc_hidden=16).validate()
+
+
 def test_one_hot_rejects_labels_out_of_range():
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
         models.one_hot(numpy.array([0, 10]), 10, latents(2))

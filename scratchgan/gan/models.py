@@ -116,14 +116,20 @@ def _layout(image_size):
     return "mnist", 2
 
 
-def dcgan_generator(latent_dim=100, image_size=28, channels=1, width=64, dtype=None):
+def dcgan_generator(latent_dim=100, image_size=28, channels=1, width=64, dtype=None, fc_hidden=0):
     """z (N, latent_dim) -> images (N, channels, image_size, image_size) in (-1, 1).
+
+    ``fc_hidden`` > 0 puts Linear(z, fc_hidden) + BN1d + ReLU first (the InfoGAN MNIST
+    generator of Chen et al. 2016, appendix C.1, which Lucic et al. 2018 use for MNIST).
 
     28x28: Linear(z, 2w 7 7) + BN1d + ReLU, ConvT(2w, w, 4, 2, 1) + BN2d + ReLU,
     ConvT(w, C, 4, 2, 1) + Tanh (W2 of benchmarks/workloads.py for w = 64).
     64x64: ConvT(z, 8w, 4, 1, 0) + BN + ReLU to 4x4, three ConvT(., ./2, 4, 2, 1) + BN + ReLU
     blocks, ConvT(w, C, 4, 2, 1) + Tanh (Radford et al.'s Figure 1; 32x32 has one block fewer).
     """
+    if fc_hidden:
+        return nn.init.dcgan_init_(nn.Sequential(*_fc_block(latent_dim, fc_hidden, nn.ReLU(), dtype),
+                                                 *dcgan_generator(fc_hidden, image_size, channels, width, dtype)))
     layout, blocks = _layout(image_size)
     if layout == "mnist":
         side = image_size // 4
@@ -144,6 +150,12 @@ def dcgan_generator(latent_dim=100, image_size=28, channels=1, width=64, dtype=N
                        nn.BatchNorm2d(wide // 2, dtype=dtype), nn.ReLU()]
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False, dtype=dtype), nn.Tanh()]
     return nn.init.dcgan_init_(nn.Sequential(*layers))
+
+
+def _fc_block(in_features, fc_hidden, activation, dtype, batch_norm=True):
+    """Linear(in, fc_hidden) [+ BN1d] + activation: the fully connected layer of InfoGAN's MNIST networks."""
+    norm = [nn.BatchNorm1d(fc_hidden, dtype=dtype)] if batch_norm else []
+    return [nn.Linear(in_features, fc_hidden, dtype=dtype), *norm, activation]
 
 
 def dcgan_trunk(image_size=28, in_channels=1, width=64, batch_norm=True, negative_slope=NEGATIVE_SLOPE,
@@ -183,8 +195,11 @@ def _conv_trunk_with_tricks(image_size, in_channels, width, batch_norm, minibatc
 
 
 def dcgan_discriminator(image_size=28, channels=1, width=64, batch_norm=True, minibatch_std=False,
-                        minibatch_discrimination=0, spectral_norm=False, dtype=None, in_channels=None):
+                        minibatch_discrimination=0, spectral_norm=False, dtype=None, in_channels=None, fc_hidden=0):
     """images (N, C, s, s) -> logits (N, 1).
+
+    ``fc_hidden`` > 0 puts Linear(F, fc_hidden) [+ BN1d] + LeakyReLU(0.2) before the logit
+    (InfoGAN's MNIST discriminator, Chen et al. 2016, appendix C.1).
 
     28x28: Conv(C, w, 4, 2, 1) + LeakyReLU(0.2), Conv(w, 2w, 4, 2, 1) + BN2d + LeakyReLU(0.2),
     Flatten, Linear(2w 7 7, 1) (W2 for w = 64). 64x64: Conv(C, w) + LeakyReLU, three
@@ -193,7 +208,7 @@ def dcgan_discriminator(image_size=28, channels=1, width=64, batch_norm=True, mi
     """
     in_channels = channels if in_channels is None else in_channels
     layout, _ = _layout(image_size)
-    if layout == "paper" and not minibatch_discrimination:
+    if layout == "paper" and not minibatch_discrimination and not fc_hidden:
         layers, top, _ = dcgan_trunk(image_size, in_channels, width, batch_norm, dtype=dtype)
         if minibatch_std:
             layers.append(tricks.MinibatchStdDev())
@@ -202,6 +217,9 @@ def dcgan_discriminator(image_size=28, channels=1, width=64, batch_norm=True, mi
     else:
         layers, features = _conv_trunk_with_tricks(image_size, in_channels, width, batch_norm, minibatch_std,
                                                    minibatch_discrimination, dtype)
+        if fc_hidden:
+            layers += _fc_block(features, fc_hidden, nn.LeakyReLU(NEGATIVE_SLOPE), dtype, batch_norm)
+            features = fc_hidden
         layers.append(nn.Linear(features, 1, dtype=dtype))
     model = nn.init.dcgan_init_(nn.Sequential(*layers))
     return spectral_normalize(model) if spectral_norm else model
@@ -350,8 +368,7 @@ def _two_head_discriminator(aux_head, image_size, channels, width, batch_norm=Tr
     layers, features = _conv_trunk_with_tricks(image_size, channels, width, batch_norm, minibatch_std,
                                                minibatch_discrimination, dtype)
     if fc_hidden:  # a shared fully connected layer (InfoGAN's MNIST discriminator)
-        norm = [nn.BatchNorm1d(fc_hidden, dtype=dtype)] if batch_norm else []
-        layers += [nn.Linear(features, fc_hidden, dtype=dtype), *norm, nn.LeakyReLU(NEGATIVE_SLOPE)]
+        layers += _fc_block(features, fc_hidden, nn.LeakyReLU(NEGATIVE_SLOPE), dtype, batch_norm)
         features = fc_hidden
     model = AuxiliaryDiscriminator(nn.Sequential(*layers), nn.Linear(features, 1, dtype=dtype),
                                    aux_head(features))
@@ -371,12 +388,8 @@ def infogan_generator(latent_dim=62, categorical=10, continuous=2, image_size=28
     2016, appendix C.1): Linear(z ++ c, fc_hidden) + BN1d + ReLU, then the DCGAN generator
     (fc_hidden = 0: the DCGAN generator on z ++ c alone). The paper's noise has 62 dimensions."""
     code_dim = categorical + continuous
-    if not fc_hidden:
-        return InfoGenerator(dcgan_generator(latent_dim + code_dim, image_size, channels, width, dtype), code_dim)
-    net = nn.Sequential(nn.Linear(latent_dim + code_dim, fc_hidden, dtype=dtype),
-                        nn.BatchNorm1d(fc_hidden, dtype=dtype), nn.ReLU(),
-                        *dcgan_generator(fc_hidden, image_size, channels, width, dtype))
-    return InfoGenerator(nn.init.dcgan_init_(net), code_dim)
+    return InfoGenerator(dcgan_generator(latent_dim + code_dim, image_size, channels, width, dtype, fc_hidden),
+                         code_dim)
 
 
 def infogan_discriminator(categorical=10, continuous=2, image_size=28, channels=1, width=64,

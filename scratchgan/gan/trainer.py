@@ -65,7 +65,8 @@ FAMILY_DEFAULTS = {
 }
 # where a model's paper used other settings than DCGAN's (None fields only): InfoGAN's MNIST
 # experiment (Chen et al. 2016, appendix C.1) has 62 noise dimensions and G's lr 1e-3 (D's 2e-4)
-MODEL_DEFAULTS = {"infogan": {"latent_dim": 62, "lr_g": 1e-3}}
+MODEL_DEFAULTS = {"infogan": {"latent_dim": 62, "lr_g": 1e-3, "fc_hidden": 1024}}
+FC_MODELS = ("dcgan", "infogan")  # models that take fc_hidden (a fully connected layer in G and D)
 FIXED_SAMPLES = {"toy": 512, "image": 500}  # fixed latents for snapshots and quick metrics
 GRID_COLUMNS = 10  # fixed latents i of a labelled model ask for class (i // 10) mod K: grid rows per class
 
@@ -148,6 +149,7 @@ class TrainConfig:
     hidden: int = 64
     depth: int = 3
     width: int = 64
+    fc_hidden: int | None = None  # None: 1024 for infogan (Chen et al.'s MNIST networks), else 0
     d_batch_norm: bool | None = None  # None: on for conv D unless a gradient penalty is used
     aux_weight: float = 1.0
     info_weight: float = 1.0
@@ -201,6 +203,8 @@ class TrainConfig:
         for name, value in defaults.items():
             if values[name] is None:
                 values[name] = value
+        if values["fc_hidden"] is None:
+            values["fc_hidden"] = 0
         if values["d_batch_norm"] is None:
             values["d_batch_norm"] = values["model"] != "mlp" and values["penalty"] not in GRADIENT_PENALTIES
         return TrainConfig(**values)
@@ -248,6 +252,9 @@ class TrainConfig:
                 raise ValueError(f"data_dir applies to image datasets; {self.data!r} is a toy dataset")
         if self.model == "mlp" and self.d_batch_norm:
             raise ValueError("d_batch_norm: the MLP discriminator has no batch norm (conv models only)")
+        if self.fc_hidden < 0 or (self.fc_hidden and self.model not in FC_MODELS):
+            raise ValueError(f"fc_hidden (a fully connected layer of that width in G and D) applies to "
+                             f"{', '.join(FC_MODELS)} and must be >= 0, got {self.fc_hidden} with model {self.model!r}")
         if self.continuous_codes < 0:
             raise ValueError(f"continuous_codes must be >= 0, got {self.continuous_codes}")
 
@@ -354,10 +361,10 @@ class Trainer:
         if c.model == "mlp":
             return models.mlp_image_generator(c.latent_dim, shape, c.hidden, c.depth, dtype=dt)
         if c.model == "dcgan":
-            return models.dcgan_generator(c.latent_dim, size, channels, c.width, dtype=dt)
+            return models.dcgan_generator(c.latent_dim, size, channels, c.width, dtype=dt, fc_hidden=c.fc_hidden)
         if c.model == "infogan":
             return models.infogan_generator(c.latent_dim, c.categorical_codes, c.continuous_codes, size,
-                                            channels, c.width, dtype=dt)
+                                            channels, c.width, fc_hidden=c.fc_hidden, dtype=dt)
         return models.cgan_generator(c.latent_dim, self.num_classes, size, channels, c.width, dtype=dt)
 
     def _build_discriminator(self):
@@ -371,13 +378,13 @@ class Trainer:
             return models.mlp_image_discriminator(shape, c.hidden, c.depth, dtype=dt, **tricks_options)
         options = dict(tricks_options, batch_norm=c.d_batch_norm, dtype=dt)
         if c.model == "dcgan":
-            return models.dcgan_discriminator(size, channels, c.width, **options)
+            return models.dcgan_discriminator(size, channels, c.width, fc_hidden=c.fc_hidden, **options)
         if c.model == "cgan":
             return models.cgan_discriminator(self.num_classes, size, channels, c.width, **options)
         if c.model == "acgan":
             return models.acgan_discriminator(self.num_classes, size, channels, c.width, **options)
         return models.infogan_discriminator(c.categorical_codes, c.continuous_codes, size, channels, c.width,
-                                            **options)
+                                            fc_hidden=c.fc_hidden, **options)
 
     def _feature_modules(self):
         """The Sequential whose first k modules give feature matching's features."""
