@@ -58,10 +58,10 @@ def mlp_discriminator(nn, in_dim=2, hidden=128):
     )
 
 
-def mnist_generator(nn):
+def mnist_generator(nn, latent_dim=LATENT_DIM):
     """z (N, 100) -> (N, 1, 28, 28): Linear + BN1d + ReLU, two stride-2 transposed convolutions."""
     return nn.Sequential(
-        nn.Linear(LATENT_DIM, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
+        nn.Linear(latent_dim, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
         nn.Unflatten(1, (128, 7, 7)),
         nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),  # (N, 64, 14, 14)
         nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),  # (N, 1, 28, 28)

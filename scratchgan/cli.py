@@ -28,7 +28,7 @@ HELP = {
     "depth": "hidden layers in G and D",
     "width": "base channels of the convolutional models (DCGAN's ngf = ndf)",
     "fc_hidden": "a fully connected layer of this width after z in G and before the logit in D (InfoGAN's "
-                 "MNIST networks; default: 1024 for infogan, else 0 = none)",
+                 "MNIST networks; 1024 for infogan; 0 = none)",
     "d_batch_norm": "batch norm in D's hidden conv layers (default: on, off under a gradient penalty)",
     "aux_weight": "AC-GAN: weight of the auxiliary classification loss",
     "info_weight": "InfoGAN: lambda in front of the mutual-information bound",
@@ -50,7 +50,7 @@ HELP = {
     "separate_batches": "D sees real-only and fake-only batches",
     "minibatch_std": "minibatch standard-deviation feature in D",
     "minibatch_discrimination": "minibatch discrimination kernels in D (0 = off)",
-    "ema": "EMA decay of the generator's weights for sampling (0 = off)",
+    "ema": "EMA decay of the generator's weights, which then make the samples (0 = off)",
     "unrolled": "unrolled GAN: differentiable D steps in G's loss (0 = off)",
     "unrolled_lr": "step size of the unrolled D updates",
     "seed": "random seed (runs are deterministic for a seed)",
@@ -75,12 +75,14 @@ def _field_type(name):
 
 
 def _default_text(name, default):
-    from scratchgan.gan.trainer import FAMILY_DEFAULTS
+    from scratchgan.gan.trainer import FAMILY_DEFAULTS, MAIN_JOB_DEFAULTS
 
     if default is not None:
         return f" (default: {default})"
     if name in FAMILY_DEFAULTS["toy"]:
-        return f" (default: {FAMILY_DEFAULTS['image'][name]} for images, {FAMILY_DEFAULTS['toy'][name]} for toy data)"
+        main = f"{MAIN_JOB_DEFAULTS[name]} for dcgan on mnist (the main job), " if name in MAIN_JOB_DEFAULTS else ""
+        return (f" (default: {main}{FAMILY_DEFAULTS['image'][name]} for other image runs, "
+                f"{FAMILY_DEFAULTS['toy'][name]} for toy data)")
     return ""
 
 

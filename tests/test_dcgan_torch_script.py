@@ -28,3 +28,17 @@ def test_non_positive_options_are_refused(argument):
 
     with pytest.raises(SystemExit):
         script.parse_args(argument)
+
+
+def test_the_twin_trains_the_main_jobs_networks_and_recipe():
+    torch = pytest.importorskip("torch")
+    from benchmarks import dcgan_mnist_torch as script
+    from scratchgan.gan.trainer import MAIN_JOB_DEFAULTS, TrainConfig, Trainer
+
+    args = script.parse_args([])
+    assert {name: getattr(args, name) for name in MAIN_JOB_DEFAULTS} == MAIN_JOB_DEFAULTS
+    trainer = Trainer(TrainConfig(eval_samples=100))
+    for ours, twin in zip((trainer.generator, trainer.discriminator),
+                          script.networks(torch.nn, args.latent_dim, args.fc_hidden)):
+        assert {k: v.shape for k, v in ours.state_dict().items()} == \
+               {k: tuple(v.shape) for k, v in twin.state_dict().items()}

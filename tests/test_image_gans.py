@@ -435,9 +435,10 @@ def test_evaluating_a_run_leaves_the_training_stream_untouched():
 
 # -- configuration -------------------------------------------------------------------------------------------
 def test_image_data_resolve_to_the_dcgan_defaults_and_toy_data_to_the_ring8_defaults():
-    image, toy = TrainConfig().resolved(), TrainConfig(data="ring8").resolved()
-    assert (image.model, image.data, image.loss, image.penalty) == ("dcgan", "mnist", "nonsaturating", "none")
-    assert (image.steps, image.batch_size, image.latent_dim) == (IMAGE_STEPS, 64, 100)
+    image, toy = TrainConfig(data="fashion_mnist").resolved(), TrainConfig(data="ring8").resolved()
+    assert (image.model, image.data, image.loss, image.penalty) == ("dcgan", "fashion_mnist", "nonsaturating", "none")
+    assert (image.steps, image.batch_size, image.latent_dim, image.fc_hidden, image.ema) == (IMAGE_STEPS, 64, 100,
+                                                                                             0, 0.0)
     assert (image.lr_g, image.lr_d, image.beta1, image.beta2, image.lr_schedule) == (2e-4, 2e-4, 0.5, 0.999,
                                                                                       "constant")
     assert (toy.model, toy.penalty, toy.steps, toy.batch_size, toy.latent_dim) == ("mlp", "r1", 5000, 256, 16)
@@ -469,12 +470,19 @@ def test_feature_matching_layer_beyond_the_discriminator_is_refused_when_built()
 
 
 # -- the command -----------------------------------------------------------------------------------------
-def test_train_with_no_arguments_is_dcgan_on_mnist_with_the_nonsaturating_loss():
+def test_train_with_no_arguments_is_the_main_job_recipe_on_mnist():
     args = cli.build_parser().parse_args(["train"])
     config = cli._config_from_args(args).resolved()
     assert (config.model, config.data, config.loss, config.penalty) == ("dcgan", "mnist", "nonsaturating", "none")
-    assert config.steps == IMAGE_STEPS and config.batch_size == 64 and config.data_dir is None
+    assert (config.steps, config.latent_dim, config.fc_hidden, config.ema) == (1500, 62, 512, 0.99)
+    assert (config.lr_g, config.lr_d, config.batch_size, config.data_dir) == (1e-3, 2e-4, 64, None)
     assert args.backend is None and not args.no_progress
+
+
+def test_the_main_job_recipe_yields_to_given_settings_and_other_models():
+    assert TrainConfig(ema=0.0, steps=10).resolved().ema == 0.0
+    assert TrainConfig(model="cgan").resolved().steps == IMAGE_STEPS
+    assert TrainConfig(model="infogan").resolved().fc_hidden == 1024
 
 
 def test_without_a_choice_the_command_takes_the_fastest_backend(monkeypatch, restore_backend):

@@ -51,21 +51,27 @@ AUX_MODELS = ("acgan", "infogan")  # D with a second head (class logits, InfoGAN
 # penalties on D's input gradient per sample: a batch-normalised D mixes the samples of a batch,
 # so conv critics under them default to no batch norm (Gulrajani et al. 2017, section 4)
 GRADIENT_PENALTIES = ("gradient_penalty", "dragan", "r1", "r2")
-# generator updates of the image main job (`scratchgan train`), chosen for its 10-minute budget
-# on 2 cores with the numba kernels (README); the PyTorch comparison at this step count:
-# benchmarks/dcgan_mnist_torch.py --steps 2000
+# generator updates of the image runs other than the main job (cgan, acgan, infogan, other data)
 IMAGE_STEPS = 2000
 FAMILY_DEFAULTS = {
     # ring8 defaults, measured in docs/gan-training.md
     "toy": {"model": "mlp", "penalty": "r1", "steps": 5000, "batch_size": 256, "latent_dim": 16,
-            "lr_g": 1e-3, "lr_d": 2e-3, "lr_schedule": "linear"},
+            "lr_g": 1e-3, "lr_d": 2e-3, "lr_schedule": "linear", "fc_hidden": 0, "ema": 0.0},
     # DCGAN (Radford et al. 2015): Adam 2e-4, beta1 0.5, batch 64, z ~ N(0, I) of 100 dimensions
     "image": {"model": "dcgan", "penalty": "none", "steps": IMAGE_STEPS, "batch_size": 64, "latent_dim": 100,
-              "lr_g": 2e-4, "lr_d": 2e-4, "lr_schedule": "constant"},
+              "lr_g": 2e-4, "lr_d": 2e-4, "lr_schedule": "constant", "fc_hidden": 0, "ema": 0.0},
 }
 # where a model's paper used other settings than DCGAN's (None fields only): InfoGAN's MNIST
-# experiment (Chen et al. 2016, appendix C.1) has 62 noise dimensions and G's lr 1e-3 (D's 2e-4)
+# experiment (Chen et al. 2016, appendix C.1) has 62 noise dimensions, G's lr 1e-3 (D's 2e-4)
+# and a fully connected layer of 1024 units in G and D
 MODEL_DEFAULTS = {"infogan": {"latent_dim": 62, "lr_g": 1e-3, "fc_hidden": 1024}}
+# the main job, `scratchgan train` (DCGAN on the bundled MNIST), chosen by a study
+# (docs/studies.md, "Choosing the main job"): InfoGAN's networks with a 512-unit fully
+# connected layer and its learning rates, an EMA of G's weights (decay 0.99) for sampling,
+# 1500 steps, within 5 minutes on 2 cores with evaluation; the PyTorch twin is
+# benchmarks/dcgan_mnist_torch.py
+MAIN_JOB = ("mnist", "dcgan")
+MAIN_JOB_DEFAULTS = {"steps": 1500, "latent_dim": 62, "lr_g": 1e-3, "lr_d": 2e-4, "fc_hidden": 512, "ema": 0.99}
 FC_MODELS = ("dcgan", "infogan")  # models that take fc_hidden (a fully connected layer in G and D)
 FIXED_SAMPLES = {"toy": 512, "image": 500}  # fixed latents for snapshots and quick metrics
 GRID_COLUMNS = 10  # fixed latents i of a labelled model ask for class (i // 10) mod K: grid rows per class
@@ -149,7 +155,7 @@ class TrainConfig:
     hidden: int = 64
     depth: int = 3
     width: int = 64
-    fc_hidden: int | None = None  # None: 1024 for infogan (Chen et al.'s MNIST networks), else 0
+    fc_hidden: int | None = None  # None: 1024 for infogan (Chen et al.'s MNIST networks), 512 for the main job
     d_batch_norm: bool | None = None  # None: on for conv D unless a gradient penalty is used
     aux_weight: float = 1.0
     info_weight: float = 1.0
@@ -171,7 +177,7 @@ class TrainConfig:
     separate_batches: bool = True
     minibatch_std: bool = False
     minibatch_discrimination: int = 0
-    ema: float = 0.0
+    ema: float | None = None  # None: 0.99 for the main job, else 0 (off)
     unrolled: int = 0
     unrolled_lr: float = 1e-2
     seed: int = 0
@@ -195,16 +201,16 @@ class TrainConfig:
         return family_of(self.data)
 
     def resolved(self) -> "TrainConfig":
-        """A copy with every None setting replaced by its model's or else its family's default; d_batch_norm
-        resolves to True for conv discriminators unless a gradient penalty is used."""
+        """A copy with every None setting replaced by the main job's default (DCGAN on MNIST), else
+        its model's, else its family's; d_batch_norm resolves to True for conv discriminators
+        unless a gradient penalty is used."""
         values = asdict(self)
         model = values["model"] or FAMILY_DEFAULTS[self.family]["model"]
-        defaults = {**FAMILY_DEFAULTS[self.family], **MODEL_DEFAULTS.get(model, {})}
+        defaults = {**FAMILY_DEFAULTS[self.family], **MODEL_DEFAULTS.get(model, {}),
+                    **(MAIN_JOB_DEFAULTS if (self.data, model) == MAIN_JOB else {})}
         for name, value in defaults.items():
             if values[name] is None:
                 values[name] = value
-        if values["fc_hidden"] is None:
-            values["fc_hidden"] = 0
         if values["d_batch_norm"] is None:
             values["d_batch_norm"] = values["model"] != "mlp" and values["penalty"] not in GRADIENT_PENALTIES
         return TrainConfig(**values)
