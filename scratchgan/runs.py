@@ -45,7 +45,6 @@ CHECKPOINTS = "checkpoints"
 RUN_FILES = ("config.json", "metrics.jsonl", "metrics.json", "progress.json", "snapshots.npz", MARKER)
 FIGURE_NAME = re.compile(r"(samples|snapshots|losses|metrics|interpolation|traversal(_c\d+)?)\.png")
 CHECKPOINT_NAME = re.compile(r"step_(\d+)\.npz")
-CORRUPT_SUFFIX = ".corrupt"
 
 
 class RunFolderError(RuntimeError):
@@ -53,7 +52,7 @@ class RunFolderError(RuntimeError):
 
 
 class RunFolderWarning(UserWarning):
-    """Something in a run folder was repaired (a torn log line dropped, a corrupt checkpoint set aside)."""
+    """Something in a run folder was repaired or passed over (a torn log line, a damaged checkpoint)."""
 
 
 def _is_run_entry(entry: Path) -> bool:
@@ -71,8 +70,7 @@ def _is_run_entry(entry: Path) -> bool:
 def _is_checkpoint_entry(entry: Path) -> bool:
     if entry.is_symlink() or not entry.is_file():
         return False
-    name = entry.name.removesuffix(CORRUPT_SUFFIX)
-    return CHECKPOINT_NAME.fullmatch(name) is not None or files.is_temporary(entry)
+    return CHECKPOINT_NAME.fullmatch(entry.name) is not None or files.is_temporary(entry)
 
 
 def _describe(entries) -> str:
@@ -330,12 +328,6 @@ class RunFolder:
             if match:
                 found.append((int(match.group(1)), path))
         return sorted(found, reverse=True)
-
-    def set_aside(self, path: Path) -> Path:
-        """Rename a corrupt checkpoint to ``step_N.npz.corrupt`` (kept, no longer resumed from)."""
-        aside = path.with_name(path.name + CORRUPT_SUFFIX)
-        os.replace(path, aside)
-        return aside
 
     def save_snapshots(self, snapshots: dict):
         files.atomic_write_bytes(self.path / "snapshots.npz", _npz_bytes({str(k): v for k, v in snapshots.items()}))

@@ -18,7 +18,7 @@ import numpy
 import pytest
 
 from scratchgan import cli, runs
-from scratchgan.runs import RunFolder, RunFolderError, load_checkpoint
+from scratchgan.runs import RunFolder, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("restore_backend")
 
