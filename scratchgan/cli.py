@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kernel set of every task (default: the fastest available)")
     study.add_argument("--report", metavar="DIR", default=None,
                        help="only rebuild the table and figures of study folder DIR from its run folders")
+    study.add_argument("--sort", metavar="METRIC", default=None,
+                       help="order the summary by the median of this metric, best first (fid, kid, precision, ...)")
     study.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     commands.add_parser("list", help="losses, penalties, tricks and datasets")
@@ -259,7 +261,7 @@ def _study(args) -> int:
     from scratchgan import study
 
     if args.report:
-        _print_study(study.report(args.report), args.report, None)
+        _print_study(study.report(args.report), args.report, None, args.sort)
         return 0
     if args.spec is None and not args.grid:
         raise ValueError("give a study spec (a TOML file) or at least one --grid KEY=V1,V2")
@@ -275,16 +277,26 @@ def _study(args) -> int:
     args.run_dir = out
     rows = study.run_study(spec, out, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed,
                            kernel_set=kernel_set, progress=not args.no_progress)
-    _print_study(rows, out, spec.metrics)
+    _print_study(rows, out, spec.metrics, args.sort)
     failed = [row for row in rows if row["status"] == "failed"]
     return EXIT_ERROR if failed else 0
 
 
-def _print_study(rows, out, metrics):
+def _print_study(rows, out, metrics, sort=None):
     from scratchgan import study
+    from scratchgan.study.spec import HIGHER_IS_BETTER
 
     metrics = metrics or [key for key in ("fid", "modes_covered", "high_quality_fraction") if any(key in r for r in rows)]
-    for line in study.summary(rows, metrics):
+    if sort is not None:
+        found = sorted({key for row in rows for key, value in row.items() if isinstance(value, (int, float))})
+        if sort not in found:
+            raise ValueError(f"--sort: no run has the metric {sort!r}; the table has: {', '.join(found)}")
+        metrics = [sort] + [m for m in metrics if m != sort]
+    lines = study.summary(rows, metrics)
+    if sort is not None:
+        sign = -1 if sort in HIGHER_IS_BETTER else 1
+        lines.sort(key=lambda line: (line[sort] is None, sign * line[sort][0] if line[sort] else 0))
+    for line in lines:
         figures = "; ".join(f"{m} median {v[0]:.4g} [{v[1]:.4g}, {v[2]:.4g}]" if v else f"{m} -"
                             for m, v in ((m, line[m]) for m in metrics))
         print(f"  {line['method']:<28} runs {line['runs']:<7} {figures}")

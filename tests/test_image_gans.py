@@ -509,7 +509,8 @@ def test_image_run_writes_pictures_and_metrics(tmp_path, capsys, restore_backend
                  "losses.png", "metrics.png", "checkpoints/step_2.npz", "config.json"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert {"fid", "inception_score", "steps", "seconds", "code_purity", "classes_covered"} <= set(metrics)
+    assert {"fid", "inception_score", "steps", "seconds", "code_purity", "classes_covered", "kid", "kid_std",
+            "precision", "recall", "density", "coverage"} <= set(metrics)
     assert metrics["steps"] == 2 and 1.0 <= metrics["inception_score"] <= 10.0
     config = json.loads((out / "config.json").read_text())
     assert config["backend"] == "numpy" and config["lr_g"] == 1e-3 and config["d_batch_norm"] is True

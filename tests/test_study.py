@@ -222,3 +222,15 @@ def test_a_method_searched_over_settings_gets_a_budget_figure(tmp_path):
     assert run_study(path, out) == 0
     assert [row["lr_d"] for row in read_table(out)] == ["0.001", "0.003"]
     assert (out / "budget_modes_covered.png").stat().st_size > 10_000
+
+
+def test_report_sorts_the_methods_by_any_metric_best_first(spec_file, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert run_study(spec_file, out) == 0
+    capsys.readouterr()
+    assert cli.main(["study", "--report", str(out), "--sort", "mmd"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "runs 2/2" in line]
+    medians = [float(line.split("mmd median ")[1].split()[0]) for line in lines]
+    assert medians == sorted(medians)  # lower is better
+    assert cli.main(["study", "--report", str(out), "--sort", "fidd"]) == 2
+    assert "no run has the metric 'fidd'; the table has:" in capsys.readouterr().err

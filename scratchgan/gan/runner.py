@@ -32,6 +32,7 @@ from scratchgan import backend, random, viz
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import models
 from scratchgan.gan.trainer import GRID_COLUMNS, TrainConfig, Trainer
+from scratchgan.metrics import sample_quality
 from scratchgan.metrics import toy as toy_metrics
 from scratchgan.runs import RunFolder, RunFolderError, RunFolderWarning, load_checkpoint, strict_json
 
@@ -320,6 +321,9 @@ def _final_metrics(trainer, seconds):
         samples = trainer.sample(latents=latents)
         reference = trainer.dataset.sample(config.eval_samples, evaluation)
         metrics = toy_metrics.toy_metrics(samples, trainer.dataset, reference=reference)
+        finite = samples[numpy.isfinite(samples).all(axis=1)]
+        if len(finite) > sample_quality.NEAREST_K:  # precision, recall, density, coverage on the raw samples
+            metrics.update(sample_quality.sample_quality(reference, finite))
     metrics.update({"steps": trainer.step_count, "seconds": round(seconds, 3),
                     "backend": backend.get_backend()})
     return metrics
@@ -347,8 +351,8 @@ def _image_figures(trainer, samples, condition, quick, generator=None, with_fid=
         return figures
     samples = samples[finite]
     condition = None if condition is None else condition[finite]
+    real = _real_reference(trainer, len(samples), generator) if with_fid or not quick else None
     if with_fid:
-        real = _real_reference(trainer, len(samples), generator)
         figures["fid_fixed" if quick else "fid"] = image_metrics.classifier_fid(samples, real)
     balance = image_metrics.class_balance(samples)
     details = {"class_balance": balance}
@@ -356,6 +360,10 @@ def _image_figures(trainer, samples, condition, quick, generator=None, with_fid=
                     "class_kl_from_uniform": balance["kl_from_uniform"]})
     if not quick:
         figures["inception_score"] = image_metrics.classifier_inception_score(samples)
+        if len(samples) > sample_quality.NEAREST_K:
+            kid = image_metrics.classifier_kid(samples, real)
+            figures.update({"kid": kid["kid"], "kid_std": kid["kid_std"],
+                            **image_metrics.classifier_sample_quality(samples, real)})
     if trainer.labelled:
         accuracy = image_metrics.class_accuracy(samples, condition)
         details["class_accuracy"] = accuracy

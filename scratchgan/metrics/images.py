@@ -392,6 +392,42 @@ def classifier_fid(fake_images, real_images=None) -> float:
     return frechet_distance(mu_fake, sigma_fake, mu_real, sigma_real)
 
 
+@functools.lru_cache(maxsize=None)
+def _cached_real_features(name: str) -> numpy.ndarray:
+    from scratchgan.data import images as image_data
+
+    features = numpy.asarray(load_classifier().features(image_data.get(name).images), dtype=numpy.float64)
+    features.setflags(write=False)
+    return features
+
+
+def _feature_pair(owner, fake_images, real_images):
+    classifier = load_classifier()
+    fake = classifier.features(check_images(owner, fake_images))
+    real = _cached_real_features("mnist") if real_images is None else classifier.features(check_images(owner,
+                                                                                                      real_images))
+    return real, fake
+
+
+def classifier_kid(fake_images, real_images=None, subsets: int = 100, subset_size: int = 1000) -> dict:
+    """KID on the shipped classifier's 128 features ("classifier KID", as classifier FID):
+    {"kid", "kid_std", ...} of ``sample_quality.kernel_distance`` against ``real_images``
+    (default: the bundled MNIST 5k). Unbiased, so it compares across sample sizes."""
+    from scratchgan.metrics import sample_quality
+
+    real, fake = _feature_pair("classifier_kid", fake_images, real_images)
+    return sample_quality.kernel_distance(real, fake, subsets=subsets, subset_size=subset_size)
+
+
+def classifier_sample_quality(fake_images, real_images=None, k: int = 3) -> dict:
+    """Precision, recall, density and coverage (``sample_quality.sample_quality``) on the
+    shipped classifier's features, against ``real_images`` (default: the bundled MNIST 5k)."""
+    from scratchgan.metrics import sample_quality
+
+    real, fake = _feature_pair("classifier_sample_quality", fake_images, real_images)
+    return sample_quality.sample_quality(real, fake, k)
+
+
 # ---------------------------------------------------------------------------------------------
 # Scores on the classifier's predictions
 

@@ -57,7 +57,7 @@ DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int_uniform")
 DEFAULT_METRICS = {"toy": ("modes_covered", "high_quality_fraction"),
                    "image": ("fid", "class_kl_from_uniform", "inception_score")}
 HIGHER_IS_BETTER = {"modes_covered", "high_quality_fraction", "inception_score", "class_accuracy", "code_purity",
-                    "classes_covered", "finite_fraction"}
+                    "classes_covered", "finite_fraction", "precision", "recall", "density", "coverage"}
 
 
 class SpecError(ValueError):
