@@ -7,20 +7,20 @@ Concrete Distribution'): with G_k ~ Gumbel(0, 1) i.i.d.,
 
 and as lambda -> 0 the samples approach one-hot vectors distributed as the softmax
 (categorical) distribution alpha / sum(alpha). Part 1 samples Concrete(alpha, lambda)
-with scratchgan ops at several temperatures; it prints and asserts that the largest
-coordinate approaches 1 as lambda falls and that the argmax frequencies pass a
-chi-square test against alpha / sum(alpha) (argmax_k (log alpha_k + G_k) is an exact
-categorical sample at every lambda: the Gumbel-max trick).
+with ``sg.nn.functional.gumbel_softmax`` at several temperatures; it prints and asserts
+that the largest coordinate approaches 1 as lambda falls and that the argmax frequencies
+pass a chi-square test against alpha / sum(alpha) (argmax_k (log alpha_k + G_k) is an
+exact categorical sample at every lambda: the Gumbel-max trick).
 
 Part 2 is a tiny GAN over K = 5 symbols. The generator is a vector of logits w; a sample
 is the Gumbel-softmax relaxation of Categorical(softmax(w)) used straight-through (Jang
-et al. 2017, cited in seed 001): the forward value is the one-hot argmax, the gradient
-is the relaxed sample's. The discriminator (an MLP, logits out) sees one-hot vectors from
-the target and from the generator, and both players minimise the non-saturating losses of
-sg.gan.losses. (Fed the soft samples instead, D tells them from the exact one-hot real
-data by their softness alone, and the generator collapses toward one symbol.) The
-script prints and asserts that the learned distribution softmax(w) comes within a small
-total variation of the target.
+et al. 2017, cited in seed 001; ``gumbel_softmax(..., hard=True)``): the forward value is
+the one-hot argmax, the gradient is the relaxed sample's. The discriminator (an MLP,
+logits out) sees one-hot vectors from the target and from the generator, and both players
+minimise the non-saturating losses of sg.gan.losses. (Fed the soft samples instead, D
+tells them from the exact one-hot real data by their softness alone, and the generator
+collapses toward one symbol.) The script prints and asserts that the learned distribution
+softmax(w) comes within a small total variation of the target.
 
     python demos/gumbel_softmax.py [--quick] [--out demos/out]
 """
@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import scratchgan as sg  # noqa: E402
+from scratchgan.nn import functional as F  # noqa: E402
 
 import _demo  # demos/_demo.py: arguments and figure saving shared by the demos
 
@@ -43,22 +44,14 @@ TARGET = np.array([0.40, 0.25, 0.15, 0.12, 0.08])
 K = len(TARGET)
 
 
-def gumbel(n, k):
-    """G = -log(-log U), U ~ Uniform(0, 1), as an (n, k) float64 tensor."""
-    uniform = sg.rand(n, k, dtype=np.float64).clip(np.finfo(np.float64).tiny, 1.0)
-    return -(-uniform.log()).log()
-
-
 def concrete(log_alpha, temperature, n):
     """n samples of Concrete(alpha, lambda): softmax((log alpha + G) / lambda), last axis (seed 001)."""
-    return ((log_alpha + gumbel(n, log_alpha.shape[-1])) / temperature).softmax(axis=-1)  # (n, K)
+    return F.gumbel_softmax(log_alpha.broadcast_to((n, log_alpha.shape[-1])), tau=temperature)  # (n, K)
 
 
 def straight_through(logits, temperature, n):
-    """One-hot samples of Categorical(softmax(logits)) whose gradient is the relaxed sample's."""
-    soft = concrete(logits.log_softmax(axis=-1), temperature, n)  # (n, K)
-    hard = np.eye(logits.shape[-1])[np.argmax(soft.numpy(), axis=-1)]  # argmax: exact sample
-    return soft - soft.detach() + sg.Tensor(hard)
+    """n one-hot samples of Categorical(softmax(logits)) whose gradient is the relaxed sample's."""
+    return F.gumbel_softmax(logits.broadcast_to((n, logits.shape[-1])), tau=temperature, hard=True)  # (n, K)
 
 
 def softmax(w):

@@ -7,7 +7,13 @@ every order come from those primitives.
 
 from __future__ import annotations
 
-from scratchgan import random
+import math
+import numbers
+
+import numpy
+
+from scratchgan import backend, random
+from scratchgan.autograd import factories
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.ops import conv as conv_ops
 from scratchgan.ops import elementwise as ew
@@ -128,3 +134,72 @@ def pad(x, padding, value=0.0):
         width[x.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
     return shape_ops.pad(x, tuple(width), value=value)
 
+
+def gumbel_softmax(logits, tau=1.0, hard=False, dim=-1, noise=None):
+    """A relaxed sample of Categorical(softmax(logits)) along ``dim``: PyTorch's F.gumbel_softmax
+    (the Concrete distribution, seed 001 'The Gumbel-Softmax aka Concrete Distribution'),
+
+        y_soft = softmax((logits + g) / tau),   g = -log E, E ~ Exponential(1): g ~ Gumbel(0, 1) i.i.d.;
+
+    ``hard=True`` returns the one-hot of argmax y_soft (an exact categorical sample, the
+    Gumbel-max trick) used straight through: one_hot - detach(y_soft) + y_soft, whose value is
+    exactly the one-hot. d y_soft/d logits = (diag(y_soft) - y_soft y_soft^T) / tau (the softmax
+    Jacobian over tau); hard passes that gradient through unchanged.
+
+    ``noise``: the Gumbel draws g to use (an array or Tensor of logits' shape, a constant; this
+    is how a PyTorch computation is replayed); by default they are drawn from the global
+    generator on logits' device (``sg.manual_seed``).
+    """
+    op = "gumbel_softmax"
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"{op}: logits must be a Tensor, got {type(logits).__name__}")
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
+        raise TypeError(f"{op}: tau must be a positive finite number, got {tau!r}")
+    if not (math.isfinite(tau) and tau > 0):
+        raise ValueError(f"{op}: tau must be a positive finite number, got {tau!r}")
+    axis = _category_axis(logits, dim, op)
+    gumbels = _gumbel_noise(logits, noise, op)
+    y_soft = reduce_ops.softmax((logits + gumbels) / float(tau), axis=axis)
+    if not hard:
+        return y_soft
+    xp = logits.xp
+    winner = xp.expand_dims(xp.argmax(y_soft.data, axis=axis), axis)
+    categories = xp.arange(logits.shape[axis]).reshape([-1 if a == axis else 1 for a in range(logits.ndim)])
+    one_hot = Tensor((categories == winner).astype(logits.dtype))
+    # PyTorch's order; for y in [0, 1], (1 - y) + y and (0 - y) + y round to exactly 1 and 0
+    return one_hot - y_soft.detach() + y_soft
+
+
+def _category_axis(logits, axis, op):
+    """Axis ``axis`` (the ``dim`` argument) of ``logits`` as a non-negative int, checked: an int in [-ndim, ndim) naming a
+    non-empty axis (the categories)."""
+    if logits.ndim == 0:
+        raise ValueError(f"{op}: logits must have at least one dimension (the categories), got a 0-d tensor")
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: dim must be an int, got {axis!r}")
+    if not -logits.ndim <= axis < logits.ndim:
+        raise ValueError(f"{op}: dim {axis} is out of range for logits of shape {logits.shape}; "
+                         f"expected an int in [{-logits.ndim}, {logits.ndim - 1}]")
+    axis = int(axis) % logits.ndim
+    if logits.shape[axis] == 0:
+        raise ValueError(f"{op}: dim {axis} of logits {logits.shape} is empty; "
+                         f"expected at least one category")
+    return axis
+
+
+def _gumbel_noise(logits, noise, op):
+    """Gumbel(0, 1) draws of logits' shape, dtype and device, as a constant Tensor: ``noise``
+    itself when given, else g = -log(-log U), U ~ Uniform(0, 1) from the global generator
+    (-log U is Exponential(1)); U is drawn in float64 and kept above 0, so g is finite."""
+    xp = logits.xp
+    if noise is None:
+        uniform = factories.rand(*logits.shape, dtype=numpy.float64, device=logits.device).data
+        uniform = xp.clip(uniform, numpy.finfo(numpy.float64).tiny, 1.0)
+        return Tensor((-xp.log(-xp.log(uniform))).astype(logits.dtype, copy=False))
+    data = noise.data if isinstance(noise, Tensor) else noise
+    if xp is numpy and backend.get_array_module(data) is not numpy:  # (host noise uploads to the GPU)
+        raise ValueError(f"{op}: noise is on the GPU and logits on the CPU; expected noise on the CPU")
+    data = xp.asarray(data, dtype=logits.dtype)
+    if data.shape != logits.shape:
+        raise ValueError(f"{op}: noise must have logits' shape {logits.shape}, got {data.shape}")
+    return Tensor(data)
