@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy
 
@@ -161,6 +162,151 @@ class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) inputs, statistics per channel."""
 
     expected_ndims = (4,)
+
+
+class _VirtualBatchNorm(Module):
+    """Shared code of VirtualBatchNorm1d/2d: a reference pass, then per-example passes."""
+
+    expected_ndims: tuple = ()
+
+    def __init__(self, num_features, eps=1e-5, affine=True, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.affine = num_features, eps, affine
+        if affine:
+            self.weight = Parameter(numpy.ones(num_features, dtype=_empty((), dtype).dtype))
+            self.bias = Parameter(numpy.zeros(num_features, dtype=_empty((), dtype).dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        # (mean (C,), mean of squares (C,), reference size n): graph Tensors of the last
+        # reference pass, deliberately not buffers (nothing of them is saved or loaded)
+        self._reference_statistics = None
+        self._reference_pass = False  # set by `reference_batch`
+
+    def reference(self, x_ref):
+        """Normalise the reference batch with its own statistics and keep them for later calls."""
+        with reference_batch(self):
+            return self(x_ref)
+
+    def forward(self, x):
+        self._check_input(x)
+        spatial = tuple(range(2, x.ndim))  # () for (N, C): an example's "spatial mean" is itself
+        if self._reference_pass:
+            return self._normalize_reference(x, spatial)
+        if self._reference_statistics is None:
+            raise ValueError(
+                f"{self.signature()}: no reference batch yet; call layer.reference(x_ref), or "
+                f"forward the reference batch through the model inside "
+                f"`with scratchgan.nn.reference_batch(model):`, before normalising other batches"
+            )
+        ref_mean, ref_meansq, n = self._reference_statistics
+        if ref_mean.dtype != x.dtype:
+            raise TypeError(
+                f"{self.signature()}: the reference statistics are {ref_mean.dtype} but the input "
+                f"is {x.dtype}; forward the reference batch again after changing the dtype"
+            )
+        shape = (1, self.num_features) + (1,) * len(spatial)
+        own, others = 1.0 / (n + 1), n / (n + 1)  # x_i counts as one more example of the reference
+        mean = ref_mean.reshape(shape) * others + x.mean(axis=spatial, keepdims=True) * own
+        meansq = ref_meansq.reshape(shape) * others + (x * x).mean(axis=spatial, keepdims=True) * own
+        return self._affine((x - mean) / (meansq - mean * mean + self.eps).sqrt(), shape)
+
+    def _normalize_reference(self, x_ref, spatial):
+        count = x_ref.size // self.num_features
+        if count <= 1:
+            raise ValueError(
+                f"{self.signature()}: a reference batch needs more than 1 value per channel, "
+                f"got shape {x_ref.shape}"
+            )
+        axes, shape = (0,) + spatial, (1, self.num_features) + (1,) * len(spatial)
+        mean = x_ref.mean(axis=axes)                # (C,)
+        meansq = (x_ref * x_ref).mean(axis=axes)    # (C,)
+        self._reference_statistics = (mean, meansq, x_ref.shape[0])
+        mean, meansq = mean.reshape(shape), meansq.reshape(shape)
+        return self._affine((x_ref - mean) / (meansq - mean * mean + self.eps).sqrt(), shape)
+
+    def _affine(self, x_hat, shape):
+        if self.weight is not None:
+            x_hat = x_hat * self.weight.reshape(shape)
+        if self.bias is not None:
+            x_hat = x_hat + self.bias.reshape(shape)
+        return x_hat
+
+    def _check_input(self, x):
+        if x.ndim not in self.expected_ndims or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self.signature()}: expected a "
+                f"{' or '.join(f'{n}-d' for n in self.expected_ndims)} input with "
+                f"{self.num_features} channels on axis 1, got shape {x.shape}"
+            )
+
+    def signature(self):
+        return f"{type(self).__name__}({self.num_features})"
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+
+
+class VirtualBatchNorm1d(_VirtualBatchNorm):
+    """Virtual batch norm over (N, C) or (N, C, L) inputs; see ``VirtualBatchNorm2d``."""
+
+    expected_ndims = (2, 3)
+
+
+class VirtualBatchNorm2d(_VirtualBatchNorm):
+    """Virtual batch norm over (N, C, H, W) (Salimans et al. 2016, sec. 3.4; seed 000).
+
+    Batch norm makes each output depend on the other examples of its batch (seed 000,
+    'Batch Normalization', keeps real and fake batches apart so that samples within a
+    batch are less dependent). VBN removes the dependence: each example is normalised
+    with the statistics of a fixed reference batch plus itself. Two kinds of call,
+    every training step:
+
+    ```python
+    with sg.nn.reference_batch(G):   # or layer.reference(x_ref) for one layer
+        G(z_ref)                     # the reference batch, normalised by its own statistics
+    fake = G(z)                      # each example by the reference statistics and itself
+    ```
+
+    Reference pass, per channel over (N_ref, H, W): ``ref_mean = mean(x_ref)``,
+    ``ref_meansq = mean(x_ref^2)``, ``y_ref = (x_ref - ref_mean) / sqrt(ref_meansq -
+    ref_mean^2 + eps) * gamma + beta`` (batch norm in training mode). Per-example pass,
+    with n = N_ref and means over (H, W) of the one example x_i:
+    ``mean_i = (n ref_mean + mean(x_i)) / (n + 1)``, ``meansq_i = (n ref_meansq +
+    mean(x_i^2)) / (n + 1)``, ``y_i = (x_i - mean_i) / sqrt(meansq_i - mean_i^2 + eps) *
+    gamma + beta``, as OpenAI's improved-gan code; gamma is ``weight`` and beta ``bias``.
+
+    Derivatives: the layer is a composition of mean, mul, sub, sqrt and div, and the
+    reference statistics are the graph Tensors of the reference pass, so autodiff
+    differentiates y_i through x_i (directly and through mean_i, meansq_i) and through
+    ref_mean, ref_meansq into x_ref and whatever produced it (G's weights, forwarded on the
+    reference batch in the same step, as in the paper); derivatives of every order come
+    from those ops. The statistics belong to that step's graph (a backward through them
+    frees it, an optimizer step makes them stale): forward the reference batch again
+    each step, and after a ``.to()`` / ``.double()``.
+
+    No running statistics (the state dict holds ``weight`` and ``bias`` only), and
+    evaluation mode computes exactly what training mode does.
+    """
+
+    expected_ndims = (4,)
+
+
+@contextmanager
+def reference_batch(module):
+    """Inside the block, every VirtualBatchNorm layer of ``module`` treats its input as the
+    reference batch: it normalises it with its own statistics and keeps them (graph
+    Tensors) for the per-example calls that follow the block."""
+    layers = [m for m in module.modules() if isinstance(m, _VirtualBatchNorm)]
+    if not layers:
+        raise ValueError(f"reference_batch: {type(module).__name__} has no VirtualBatchNorm1d/2d layer")
+    for layer in layers:
+        layer._reference_pass = True
+    try:
+        yield module
+    finally:
+        for layer in layers:
+            layer._reference_pass = False
 
 
 class LeakyReLU(Module):
