@@ -7,7 +7,7 @@
     python -m benchmarks.dcgan_mnist_torch ...
 
 Trains, in PyTorch on the CPU, the networks and the recipe of scratchgan's default image
-run (``scratchgan.gan.trainer.MODEL_DEFAULTS["dcgan"]``), so the two classifier FIDs compare:
+run (``scratchgan.gan.games.unconditional.MAIN_JOB_DEFAULTS``), so the two classifier FIDs compare:
 
 * the W2 DCGAN-MNIST of ``benchmarks/workloads.py`` with InfoGAN's fully connected layer
   (Chen et al. 2016, appendix C.1) of ``--fc-hidden`` units: G = Linear(z, fc) + BN1d + ReLU,

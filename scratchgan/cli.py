@@ -16,7 +16,7 @@ from scratchgan import backend
 HELP = {
     "data": "dataset (scratchgan list): image data train image models, toy data the MLP GAN",
     "data_dir": "directory with the full MNIST / Fashion-MNIST files (IDX or npz), or an .npz file",
-    "model": "mlp | dcgan | cgan (conditional) | acgan (auxiliary classifier) | infogan",
+    "model": "GAN family (scratchgan list): mlp | dcgan | cgan | acgan | infogan | bigan | ali | aae",
     "loss": "adversarial loss (scratchgan list)",
     "penalty": "penalty or constraint on D (scratchgan list)",
     "penalty_weight": "lambda in front of the penalty (default: 10 for gradient_penalty and dragan, 0.1 for r1 and r2)",
@@ -34,13 +34,17 @@ HELP = {
     "info_weight": "InfoGAN: lambda in front of the mutual-information bound",
     "categorical_codes": "InfoGAN: values of the categorical code",
     "continuous_codes": "InfoGAN: continuous codes ~ U(-1, 1)",
-    "optimizer": "adam | rmsprop | sgd",
+    "prior": "AAE: the prior of the codes, gaussian | mixture (10 Gaussians on a circle)",
+    "optimizer": "adam | rmsprop | sgd | nesterov (SGD with Nesterov momentum), for every player",
+    "optimizer_g": "the generator side's optimizer (default: --optimizer)",
+    "optimizer_d": "the discriminator's optimizer (default: --optimizer)",
     "lr_g": "generator learning rate",
     "lr_d": "discriminator learning rate (TTUR when it differs from --lr-g)",
     "beta1": "Adam beta1 (SGD momentum)",
     "beta2": "Adam beta2",
     "lr_schedule": "constant | linear (decay to 0 over the run)",
-    "d_steps": "discriminator updates per generator update",
+    "d_steps": "discriminator updates per step",
+    "g_steps": "generator updates per step, after the discriminator's",
     "label_smoothing": "one-sided label smoothing: D's target for real data (1 = off, e.g. 0.9)",
     "label_flip": "probability of flipping each of D's labels",
     "replay_size": "historical generated batches: pool size (0 = off)",
@@ -50,6 +54,9 @@ HELP = {
     "separate_batches": "D sees real-only and fake-only batches",
     "minibatch_std": "minibatch standard-deviation feature in D",
     "minibatch_discrimination": "minibatch discrimination kernels in D (0 = off)",
+    "pack": "PacGAN: D sees packs of this many samples (1 = off; mlp, dcgan)",
+    "historical_averaging": "weight of ||theta - mean of past theta||^2 in each player's loss (0 = off)",
+    "virtual_batch_norm": "virtual batch norm in G: statistics of a fixed reference batch (dcgan)",
     "ema": "EMA decay of the generator's weights, which then make the samples (0 = off)",
     "unrolled": "unrolled GAN: differentiable D steps in G's loss (0 = off)",
     "unrolled_lr": "step size of the unrolled D updates",
@@ -75,7 +82,8 @@ def _field_type(name):
 
 
 def _default_text(name, default):
-    from scratchgan.gan.trainer import FAMILY_DEFAULTS, MAIN_JOB_DEFAULTS
+    from scratchgan.gan.config import FAMILY_DEFAULTS
+    from scratchgan.gan.trainer import MAIN_JOB_DEFAULTS
 
     if default is not None:
         return f" (default: {default})"
@@ -308,10 +316,12 @@ def _print_study(rows, out, metrics, sort=None):
 
 def _list(_args) -> int:
     from scratchgan.data import images, toy
-    from scratchgan.gan.trainer import MODELS
-    from scratchgan.gan import losses, penalties, tricks
+    from scratchgan.gan import games, losses, penalties, tricks
 
-    print("models:    " + ", ".join(MODELS))
+    print("models (--model; the data it trains on by default):")
+    for name in games.names():
+        game = games.get(name)
+        print(f"  {name:<10}{game.description} [{game.default_data}]")
     print("losses:    " + ", ".join(losses.names()))
     print("penalties: " + ", ".join(penalties.NAMES))
     print("tricks:")

@@ -159,3 +159,29 @@ def plot_metric_curves(path, steps, curves: dict, title: str, log_names=()):
     figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
     plt.close(figure)
+
+
+def plot_codes(path, codes, labels, density_fn, title: str):
+    """2-D codes (N, 2) as points coloured by their class, over the filled contours of a
+    density p(z) (``density_fn``: points (M, 2) -> (M,)); a legend names the classes."""
+    figure, axes = plt.subplots(figsize=(6, 5.5))
+    reach = max(float(numpy.percentile(numpy.abs(codes), 99.5)), 3.0) * 1.15
+    xs = numpy.linspace(-reach, reach, 160)
+    grid_x, grid_y = numpy.meshgrid(xs, xs)
+    density = density_fn(numpy.stack([grid_x.ravel(), grid_y.ravel()], axis=1)).reshape(grid_x.shape)
+    axes.contourf(grid_x, grid_y, density, levels=12, cmap="Greys", alpha=0.6)
+    colours = plt.get_cmap("tab10")
+    for label in numpy.unique(labels):
+        chosen = labels == label
+        axes.scatter(codes[chosen, 0], codes[chosen, 1], s=5, alpha=0.7, color=colours(int(label) % 10),
+                     label=str(label))
+    axes.set_xlim(-reach, reach)
+    axes.set_ylim(-reach, reach)
+    axes.set_aspect("equal")
+    axes.set_xlabel("z1")
+    axes.set_ylabel("z2")
+    axes.set_title(title, fontsize=9)
+    axes.legend(title="class", fontsize=7, markerscale=2.5, loc="upper right", ncol=2)
+    figure.tight_layout()
+    files.save_figure(figure, path, dpi=110)
+    plt.close(figure)

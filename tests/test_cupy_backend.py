@@ -433,7 +433,7 @@ def test_a_training_step_on_the_device_equals_the_cpu_given_the_same_draws(fake_
     for device in ("cpu", "cuda"):
         trainer = Trainer(small_config("dcgan"), device=device)
         draws = iter(latents)
-        monkeypatch.setattr(trainer, "latent_batch", lambda n=None, t=trainer: sg.Tensor(next(draws)).to(t.device))
+        monkeypatch.setattr(trainer.game, "latent_batch", lambda n=None, t=trainer: sg.Tensor(next(draws)).to(t.device))
         logs = {**{f"first {k}": v for k, v in trainer.step().items()}, **trainer.step()}
         results[device] = ({key: float(value) for key, value in logs.items()},
                            [p.numpy() for p in trainer.generator.parameters()])

@@ -61,9 +61,9 @@ def test_step_logs_the_penalty_when_one_is_set(penalty):
 
 def test_generator_step_leaves_the_discriminator_untouched():
     trainer = Trainer(tiny())
-    trainer.discriminator_step()
+    trainer.update("D")
     before = parameter_arrays(trainer.discriminator)
-    trainer.generator_step()
+    trainer.update("G")
     assert all(p.grad is None for p in trainer.discriminator.parameters())
     assert all(p.requires_grad for p in trainer.discriminator.parameters())
     assert_same_arrays(parameter_arrays(trainer.discriminator), before)
@@ -71,9 +71,9 @@ def test_generator_step_leaves_the_discriminator_untouched():
 
 def test_unrolled_generator_step_leaves_the_discriminator_untouched():
     trainer = Trainer(tiny(unrolled=2))
-    trainer.discriminator_step()
+    trainer.update("D")
     before = parameter_arrays(trainer.discriminator)
-    trainer.generator_step()
+    trainer.update("G")
     assert all(p.grad is None for p in trainer.discriminator.parameters())
     assert_same_arrays(parameter_arrays(trainer.discriminator), before)
 
@@ -81,7 +81,7 @@ def test_unrolled_generator_step_leaves_the_discriminator_untouched():
 def test_generator_step_updates_the_generator():
     trainer = Trainer(tiny())
     before = parameter_arrays(trainer.generator)
-    trainer.generator_step()
+    trainer.update("G")
     after = parameter_arrays(trainer.generator)
     assert all(not numpy.array_equal(after[name], before[name]) for name in before)
 
@@ -89,8 +89,8 @@ def test_generator_step_updates_the_generator():
 def test_discriminator_step_leaves_the_generator_untouched():
     trainer = Trainer(tiny(replay_size=64))
     before = parameter_arrays(trainer.generator)
-    trainer.discriminator_step()
-    trainer.discriminator_step()
+    trainer.update("D")
+    trainer.update("D")
     assert all(p.grad is None for p in trainer.generator.parameters())
     assert_same_arrays(parameter_arrays(trainer.generator), before)
 
@@ -302,5 +302,5 @@ def test_linear_schedule_decays_both_learning_rates_to_the_last_step():
 
 @pytest.mark.parametrize("penalty, weight", [("gradient_penalty", 10.0), ("dragan", 10.0), ("r1", 0.1), ("r2", 0.1)])
 def test_penalty_weight_defaults_to_the_penalty_standard(penalty, weight):
-    assert Trainer(tiny(penalty=penalty)).penalty_weight == weight
-    assert Trainer(tiny(penalty=penalty, penalty_weight=3.0)).penalty_weight == 3.0
+    assert Trainer(tiny(penalty=penalty)).game.penalty_weight == weight
+    assert Trainer(tiny(penalty=penalty, penalty_weight=3.0)).game.penalty_weight == 3.0

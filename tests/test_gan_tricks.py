@@ -540,3 +540,122 @@ def test_functional_call_rejects_a_wrong_shape():
     layer = sg.nn.Linear(3, 2, dtype=numpy.float64)
     with pytest.raises(ValueError, match=r"weight has shape \(3, 2\), expected \(2, 3\)"):
         functional_call(layer, {"weight": sg.Tensor(numpy.zeros((3, 2)))}, sg.Tensor(numpy.ones((1, 3))))
+
+
+# -- historical averaging ------------------------------------------------------------------------
+def test_historical_average_is_the_squared_distance_to_the_mean_of_past_parameters():
+    p = sg.nn.Parameter(sg.Tensor(numpy.array([1.0, 2.0])))
+    q = sg.nn.Parameter(sg.Tensor(numpy.array([[0.5]])))
+    history = tricks.HistoricalAverage([p, q])
+    assert history.penalty().item() == 0.0  # theta[1] is the initial parameters
+    p.data = numpy.array([3.0, 2.0])
+    q.data = numpy.array([[1.5]])
+    # averages still the initial values: (3 - 1)^2 + 0 + (1.5 - 0.5)^2
+    assert history.penalty().item() == pytest.approx(5.0)
+    history.update()  # averages (2, 2) and 1.0
+    p.data = numpy.array([4.0, 0.0])
+    assert history.penalty().item() == pytest.approx((4 - 2) ** 2 + (0 - 2) ** 2 + (1.5 - 1.0) ** 2)
+    history.update()  # the mean of (1, 3, 4) and (2, 2, 0), of (0.5, 1.5, 1.5)
+    numpy.testing.assert_allclose(history.averages[0], [8 / 3, 4 / 3])
+    numpy.testing.assert_allclose(history.averages[1], [[3.5 / 3]])
+
+
+def test_historical_average_gradients_first_and_second_order():
+    rng = numpy.random.default_rng(0)
+    p = sg.nn.Parameter(sg.Tensor(rng.standard_normal((3, 2))))
+    history = tricks.HistoricalAverage([p])
+    p.data = p.data + rng.standard_normal((3, 2))
+    history.update()
+    average = history.averages[0]
+
+    def value(x):
+        difference = x - sg.Tensor(average)
+        return (difference * difference).sum()
+
+    x = sg.Tensor(p.numpy().copy(), requires_grad=True)
+    sg.gradcheck(value, x)
+    sg.gradgradcheck(value, x)
+    history.penalty().backward()
+    numpy.testing.assert_allclose(p.grad.numpy(), 2 * (p.numpy() - average), rtol=1e-12)
+
+
+def test_historical_averaging_keeps_a_player_near_its_past_and_resumes_exactly():
+    from scratchgan.gan.trainer import TrainConfig, Trainer
+
+    config = dict(data="ring8", steps=6, batch_size=32, hidden=16, depth=2, latent_dim=4, penalty="none",
+                  lr_schedule="constant", dtype="float64", lr_d=0.05, lr_g=0.05)
+    drift = {}
+    for weight in (0.0, 5.0):
+        trainer = Trainer(TrainConfig(historical_averaging=weight, **config))
+        start = {n: p.numpy().copy() for n, p in trainer.discriminator.named_parameters()}
+        for _ in range(6):
+            logs = trainer.step()
+        drift[weight] = sum(float(((p.numpy() - start[n]) ** 2).sum())
+                            for n, p in trainer.discriminator.named_parameters())
+    assert "D_historical_average" in logs and drift[5.0] < drift[0.0]
+    trainer = Trainer(TrainConfig(historical_averaging=5.0, **config))
+    for _ in range(3):
+        trainer.step()
+    state = trainer.state_arrays()
+    assert {"historyD/count", "historyG/count"} <= set(state)
+    later = [trainer.step() for _ in range(3)]
+    again = Trainer(TrainConfig(historical_averaging=5.0, **config))
+    again.load_state_arrays(state)
+    assert [again.step() for _ in range(3)] == later
+
+
+# -- PacGAN packing ---------------------------------------------------------------------------------
+def test_packed_concatenates_consecutive_samples_along_features_and_channels():
+    flat = tricks.Packed(sg.nn.Identity(), 2)
+    x = numpy.arange(12.0).reshape(4, 3)
+    numpy.testing.assert_array_equal(flat(sg.Tensor(x)).numpy(), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    images = numpy.arange(4 * 2 * 2 * 2.0).reshape(4, 2, 2, 2)
+    packed = tricks.Packed(sg.nn.Identity(), 2)(sg.Tensor(images)).numpy()
+    assert packed.shape == (2, 4, 2, 2)
+    numpy.testing.assert_array_equal(packed[1], numpy.concatenate([images[2], images[3]]))
+    with pytest.raises(ValueError, match="a batch of 3 samples does not split into packs of 2"):
+        flat(sg.Tensor(x[:3]))
+    with pytest.raises(ValueError, match="pack must be >= 2"):
+        tricks.Packed(sg.nn.Identity(), 1)
+
+
+def test_packed_discriminator_gradients_first_and_second_order():
+    d = tricks.Packed(tanh_discriminator(in_dim=4), 2)
+    x = sg.Tensor(numpy.random.default_rng(1).standard_normal((6, 2)), requires_grad=True)
+    sg.gradcheck(d, x)
+    sg.gradgradcheck(d, x)
+
+
+def test_a_packed_run_scores_packs_and_validates_the_batch():
+    from scratchgan.gan.trainer import TrainConfig, Trainer
+
+    trainer = Trainer(TrainConfig(data="ring8", pack=4, batch_size=32, hidden=16, depth=2, steps=4,
+                                  penalty="gradient_penalty"))
+    assert trainer.discriminator(sg.Tensor(numpy.zeros((32, 2), numpy.float32))).shape == (8, 1)
+    assert numpy.isfinite(trainer.step()["d_loss"])
+    assert trainer.discriminator_values(numpy.zeros((5, 2))).shape == (5,)
+    with pytest.raises(ValueError, match="batch_size must be a multiple of it"):
+        TrainConfig(data="ring8", pack=3, batch_size=32).validate()
+
+
+# -- virtual batch norm in the generator -------------------------------------------------------------
+def test_virtual_batch_norm_makes_a_generated_sample_independent_of_its_batch():
+    from scratchgan.gan.trainer import TrainConfig, Trainer
+
+    def outputs(virtual):
+        trainer = Trainer(TrainConfig(data="digits8x8", model="dcgan", width=4, latent_dim=6, batch_size=8,
+                                      steps=2, dtype="float64", virtual_batch_norm=virtual))
+        trainer.step()
+        g = trainer.generator.train()
+        rng = numpy.random.default_rng(3)
+        z, others = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+        alone = g(sg.Tensor(z)).numpy()[:2]
+        mixed = g(sg.Tensor(numpy.concatenate([z[:2], others[2:]]))).numpy()[:2]
+        return trainer, alone, mixed
+
+    trainer, alone, mixed = outputs(True)
+    assert not any(isinstance(m, (sg.nn.BatchNorm1d, sg.nn.BatchNorm2d)) for m in trainer.generator.modules())
+    assert "G/reference_latents" in trainer.state_arrays()
+    numpy.testing.assert_allclose(mixed, alone, rtol=1e-12, atol=1e-12)
+    _, alone, mixed = outputs(False)  # batch norm in train mode: batchmates change a sample
+    assert numpy.abs(mixed - alone).max() > 1e-6

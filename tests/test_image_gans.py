@@ -255,9 +255,9 @@ def test_gradient_penalties_turn_the_discriminators_batch_norm_off_unless_asked(
 
 def test_the_conditional_critic_penalty_differentiates_through_the_label_bound_discriminator():
     trainer = Trainer(tiny(model="cgan", loss="wasserstein", penalty="gradient_penalty"))
-    real, labels = trainer.real_batch_with_labels()
+    real, labels = trainer.game.real_batch()
     fake = trainer.generator(trainer.latent_batch(), labels).detach()
-    value = trainer._penalty(real, fake, labels, labels)
+    value = trainer.game.penalty(real, fake, labels, labels)
     value.backward()
     assert numpy.isfinite(value.item())
     weights = [p for name, p in trainer.discriminator.named_parameters() if name.endswith("weight")]
@@ -279,20 +279,20 @@ def test_conditional_sampling_uses_the_requested_labels():
 def test_discriminator_step_asks_the_generator_for_the_real_batch_labels(monkeypatch):
     trainer = Trainer(tiny(model="acgan"))
     asked, seen = [], []
-    original_generate, original_real = trainer._generate, trainer.real_batch_with_labels
+    original_generate, original_real = trainer.game.generate, trainer.game.real_batch
 
     def generate(generator, z, condition):
         asked.append(numpy.array(condition))
         return original_generate(generator, z, condition)
 
-    def real_batch_with_labels():
-        real, labels = original_real()
+    def real_batch(grad=True):
+        real, labels = original_real(grad)
         seen.append(labels)
         return real, labels
 
-    monkeypatch.setattr(trainer, "_generate", generate)
-    monkeypatch.setattr(trainer, "real_batch_with_labels", real_batch_with_labels)
-    trainer.discriminator_step()
+    monkeypatch.setattr(trainer.game, "generate", generate)
+    monkeypatch.setattr(trainer.game, "real_batch", real_batch)
+    trainer.update("D")
     numpy.testing.assert_array_equal(asked[0], seen[0])
 
 
@@ -367,9 +367,9 @@ def test_acgan_discriminator_step_adds_the_class_loss_on_real_and_fake(monkeypat
     recorder = Recorder(trainer.discriminator)
     monkeypatch.setattr(trainer.discriminator, "forward_with_aux", recorder)
     seen = []
-    original = trainer.real_batch_with_labels
-    monkeypatch.setattr(trainer, "real_batch_with_labels", lambda: seen.append(original()) or seen[-1])
-    logs = trainer.discriminator_step()
+    original = trainer.game.real_batch
+    monkeypatch.setattr(trainer.game, "real_batch", lambda grad=True: seen.append(original(grad)) or seen[-1])
+    logs = trainer.update("D")
     labels = seen[0][1]  # the fakes were asked for the real batch's labels
     (_, real_classes), (_, fake_classes) = recorder.outputs
     expected = sum(-numpy.mean(numpy_log_softmax(classes.numpy().astype(numpy.float64))[numpy.arange(8), labels])
@@ -382,9 +382,9 @@ def test_infogan_generator_step_logs_the_bound_of_its_q_outputs(monkeypatch):
     recorder = Recorder(trainer.discriminator)
     monkeypatch.setattr(trainer.discriminator, "forward_with_aux", recorder)
     drawn = []
-    original = trainer.draw_condition
-    monkeypatch.setattr(trainer, "draw_condition", lambda n, rng: drawn.append(original(n, rng)) or drawn[-1])
-    logs = trainer.generator_step()
+    original = trainer.game.draw_condition
+    monkeypatch.setattr(trainer.game, "draw_condition", lambda n, rng: drawn.append(original(n, rng)) or drawn[-1])
+    logs = trainer.update("G")
     q, codes = recorder.outputs[0][1].numpy().astype(numpy.float64), drawn[0].astype(numpy.float64)
     categories = codes[:, :10].argmax(axis=1)
     categorical_nll = -numpy.mean(numpy_log_softmax(q[:, :10])[numpy.arange(8), categories])
@@ -453,7 +453,7 @@ def test_image_data_resolve_to_the_dcgan_defaults_and_toy_data_to_the_ring8_defa
 @pytest.mark.parametrize("overrides, match", [
     ({"data": "ring8", "model": "dcgan"}, "model 'dcgan' needs image data"),
     ({"data": "ring8", "data_dir": "/tmp"}, "data_dir applies to image datasets"),
-    ({"model": "stylegan"}, "unknown model 'stylegan'; expected one of: mlp, dcgan, cgan, acgan, infogan"),
+    ({"model": "stylegan"}, "unknown model 'stylegan'; expected one of: mlp, dcgan, cgan, acgan, infogan, bigan, ali, aae"),
     ({"model": "mlp", "d_batch_norm": True}, "MLP discriminator has no batch norm"),
     ({"data": "cifar"}, "unknown dataset 'cifar'; expected one of: .*ring8.*mnist"),
     ({"aux_weight": 0.0}, "aux_weight must be positive"),

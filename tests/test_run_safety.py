@@ -221,7 +221,7 @@ def test_a_config_json_of_the_wrong_type_is_one_line(finished_run, capsys):
     path.write_text(path.read_text().replace('"hidden": 16', '"hidden": "16"'))
     assert resume(finished_run, "--steps", "30") == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"scratchgan resume: error: {path}: config setting hidden must be an integer, got '16' (str)")
+    assert err == (f"scratchgan resume: error: {path}: config setting hidden must be an integer or null (the default), got '16' (str)")
 
 
 # -- 6. one writer per folder -----------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""GAN objectives, penalties, training tricks, models and the trainer."""
+"""GAN objectives, penalties, training tricks, models, the families as games, and the trainer."""
 
-from scratchgan.gan import losses, models, penalties, tricks
-from scratchgan.gan.trainer import TrainConfig, Trainer
+from scratchgan.gan import games, losses, models, penalties, tricks
+from scratchgan.gan.config import TrainConfig
+from scratchgan.gan.trainer import Trainer
 
-__all__ = ["losses", "models", "penalties", "tricks", "TrainConfig", "Trainer"]
+__all__ = ["games", "losses", "models", "penalties", "tricks", "TrainConfig", "Trainer"]
 
 
 def __getattr__(name):

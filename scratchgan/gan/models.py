@@ -38,6 +38,7 @@ import math
 import numpy
 
 from scratchgan import nn
+from scratchgan.autograd import factories
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import tricks
 from scratchgan.nn.module import Module
@@ -406,6 +407,118 @@ def infogan_discriminator(categorical=10, continuous=2, image_size=28, channels=
 
     return _two_head_discriminator(q_head, image_size, channels, width, batch_norm=batch_norm, dtype=dtype,
                                    fc_hidden=fc_hidden, **options)
+
+
+# -- encoders and joint discriminators (BiGAN / ALI, adversarial autoencoders) --------------------
+class GaussianEncoder(Module):
+    """x -> z = mu(x) + sigma(x) eps, eps ~ N(0, I) from the global generator (the
+    reparameterisation trick, Kingma & Welling 2014): ALI's stochastic encoder (Dumoulin et
+    al. 2017). ``net`` outputs (mu, log sigma^2) side by side, (N, 2 D); in eval mode the
+    encoder returns mu (the features a probe reads)."""
+
+    def __init__(self, net, latent_dim):
+        super().__init__()
+        self.net, self.latent_dim = net, int(latent_dim)
+
+    def forward(self, x):
+        statistics = self.net(x)
+        mean, log_variance = statistics[:, :self.latent_dim], statistics[:, self.latent_dim:]
+        if not self.training:
+            return mean
+        noise = factories.randn(*mean.shape, dtype=mean.dtype, device=mean.device)
+        return mean + (log_variance * 0.5).exp() * noise
+
+
+def dcgan_encoder(latent_dim, image_size=28, channels=1, width=64, fc_hidden=0, batch_norm=True,
+                  stochastic=False, dtype=None):
+    """images (N, C, s, s) -> codes (N, latent_dim): the DCGAN discriminator's trunk, then
+    [Linear(F, fc_hidden) + BN1d + LeakyReLU(0.2)] and a Linear to the code (BiGAN's
+    deterministic encoder, Donahue et al. 2017), or to (mu, log sigma^2) of a Gaussian
+    (``stochastic``: ALI's encoder, ``GaussianEncoder``)."""
+    layers, features = _conv_trunk_with_tricks(image_size, channels, width, batch_norm, False, 0, dtype)
+    if fc_hidden:
+        layers += _fc_block(features, fc_hidden, nn.LeakyReLU(NEGATIVE_SLOPE), dtype, batch_norm)
+        features = fc_hidden
+    layers.append(nn.Linear(features, latent_dim * (2 if stochastic else 1), dtype=dtype))
+    net = nn.init.dcgan_init_(nn.Sequential(*layers))
+    return GaussianEncoder(net, latent_dim) if stochastic else net
+
+
+class JointDiscriminator(Module):
+    """D(x, z) = joint(x_net(x) ++ z_net(z)): BiGAN's and ALI's discriminator on pairs (Donahue
+    et al. 2017, Dumoulin et al. 2017): a convolutional path for x, a fully connected one for
+    z, and fully connected layers on both together, ending in one logit (N, 1)."""
+
+    def __init__(self, x_net, z_net, joint):
+        super().__init__()
+        self.x_net, self.z_net, self.joint = x_net, z_net, joint
+
+    def forward(self, x, z):
+        if x.shape[0] != z.shape[0]:
+            raise ValueError(f"JointDiscriminator: {x.shape[0]} images with {z.shape[0]} codes")
+        return self.joint(shape_ops.concatenate([self.x_net(x), self.z_net(z)], axis=1))
+
+
+def joint_discriminator(latent_dim, image_size=28, channels=1, width=64, hidden=512, batch_norm=True,
+                        minibatch_std=False, minibatch_discrimination=0, dtype=None):
+    """x path: the DCGAN trunk to flat features; z path: Linear(D, hidden) + LeakyReLU(0.2);
+    joint: Linear(F + hidden, hidden) + LeakyReLU(0.2) + Linear(hidden, 1). No batch norm on
+    the z path and the joint layers (they see real and fake pairs of one batch together)."""
+    layers, features = _conv_trunk_with_tricks(image_size, channels, width, batch_norm, minibatch_std,
+                                               minibatch_discrimination, dtype)
+    x_net = nn.Sequential(*layers)
+    z_net = nn.Sequential(nn.Linear(latent_dim, hidden, dtype=dtype), nn.LeakyReLU(NEGATIVE_SLOPE))
+    joint = nn.Sequential(nn.Linear(features + hidden, hidden, dtype=dtype), nn.LeakyReLU(NEGATIVE_SLOPE),
+                          nn.Linear(hidden, 1, dtype=dtype))
+    return nn.init.dcgan_init_(JointDiscriminator(x_net, z_net, joint))
+
+
+def mlp_encoder(image_shape, latent_dim, hidden=512, depth=2, dtype=None):
+    """(N, C, H, W) -> flatten -> [Linear -> ReLU] x depth -> Linear(latent_dim): the adversarial
+    autoencoder's encoder q(z|x) (Makhzani et al. 2016 use two layers of 1000 on MNIST)."""
+    return nn.Sequential(nn.Flatten(), *_mlp_layers(math.prod(image_shape), latent_dim, hidden, depth, nn.ReLU,
+                                                    dtype))
+
+
+class BoundCode(Module):
+    """x -> D(x, z) with the codes z fixed: a joint D as a function of x alone (penalties)."""
+
+    def __init__(self, discriminator, codes):
+        super().__init__()
+        self.discriminator, self.codes = discriminator, codes
+
+    def forward(self, x):
+        return self.discriminator(x, self.codes)
+
+
+class VirtualBatchNormGenerator(Module):
+    """G(z) with virtual batch norm (Salimans et al. 2016, section 3.4): every call first
+    forwards the fixed reference latents (a buffer, drawn once) through ``net``, whose
+    VirtualBatchNorm layers keep that batch's statistics, then normalises each sample of z
+    with them and itself, so a sample no longer depends on the other samples of its batch.
+    Gradients reach G's weights through both passes, as in the paper."""
+
+    def __init__(self, net, reference_latents):
+        super().__init__()
+        self.net = net
+        self.register_buffer("reference_latents", Tensor(numpy.asarray(reference_latents)))
+
+    def forward(self, z):
+        with nn.reference_batch(self.net):
+            self.net(self.reference_latents)
+        return self.net(z)
+
+
+def virtual_batch_normalize(model):
+    """Replace every BatchNorm1d / BatchNorm2d of ``model`` by a VirtualBatchNorm1d / 2d of the
+    same width, eps and dtype (scale 1, shift 0); returns the model."""
+    replacements = {nn.BatchNorm1d: nn.VirtualBatchNorm1d, nn.BatchNorm2d: nn.VirtualBatchNorm2d}
+    for module in list(model.modules()):
+        for name, child in list(module._modules.items()):
+            if type(child) in replacements:
+                module._modules[name] = replacements[type(child)](child.num_features, eps=child.eps,
+                                                                  affine=child.affine, dtype=child.weight.dtype)
+    return model
 
 
 def spectral_normalize(model):

@@ -6,13 +6,14 @@ snapshots.npz and the PNG figures. Resuming from step N's checkpoint continues e
 the uninterrupted run would have.
 
 Toy runs: samples.png (samples over the data, D's surface), snapshots.png, losses.png.
-Image runs: samples.png (a 10 x 10 grid of fixed latents; one class per row for cgan/acgan,
-one categorical code per row for InfoGAN), snapshots.png (one row per training step),
-interpolation.png (a walk between fixed latents, seed 001), traversal_c<j>.png (InfoGAN:
-categorical code per row, continuous code j across), losses.png and metrics.png (FID and
+Image runs: samples.png (a 10 x 10 grid of fixed latents; one class or code per row for the
+conditional games), snapshots.png (one row per training step), interpolation.png (a walk
+between fixed latents, seed 001), the game's own figures (``Game.figures``: InfoGAN's
+traversals, BiGAN's reconstructions, the AAE's codes), losses.png and metrics.png (FID and
 class figures of the fixed latents over training). Their final figures (``metrics.json``)
-come from ``scratchgan.metrics.images``: ``fid``, ``inception_score``, class balance, and
-class accuracy (cgan, acgan) or code purity (InfoGAN).
+come from ``scratchgan.metrics.images``: ``fid``, ``inception_score``, ``kid``, class
+balance, and the game's own (``Game.evaluation_figures``, ``Game.final_figures``: class
+accuracy, code purity, reconstruction error, probe accuracy).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from tqdm import tqdm
 from scratchgan import backend, random, viz
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import models
-from scratchgan.gan.trainer import GRID_COLUMNS, TrainConfig, Trainer
+from scratchgan.gan.games.base import GRID_COLUMNS
+from scratchgan.gan.trainer import TrainConfig, Trainer
 from scratchgan.metrics import sample_quality
 from scratchgan.metrics import toy as toy_metrics
 from scratchgan.runs import RunFolder, RunFolderError, RunFolderWarning, load_checkpoint, strict_json
@@ -45,7 +47,6 @@ EQUILIBRIUM_LOSSES = {
 }
 GRID = GRID_COLUMNS * GRID_COLUMNS  # fixed latents shown in samples.png (10 x 10)
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 8, 10
-TRAVERSAL_VALUES = numpy.linspace(-2.0, 2.0, 10)  # past the prior's [-1, 1], as Chen et al.'s Figure 2
 
 
 class NonFiniteError(RuntimeError):
@@ -158,7 +159,7 @@ def _train(trainer, folder, progress, seconds_before) -> dict:
     if compile_seconds > 2.0 and progress:
         print(f"compiled the {backend.get_backend()} kernels in {compile_seconds:.1f} s (once per machine)",
               flush=True)
-    if trainer.config.model != "mlp":  # convolution GEMMs gain from every core
+    if not trainer.game.small_gemms:  # convolution GEMMs gain from every core
         return _train_loop(trainer, folder, progress, seconds_before)
     with backend.blas_threads(1):  # MLP-sized GEMMs: one thread is fastest (backend.blas_threads)
         return _train_loop(trainer, folder, progress, seconds_before)
@@ -312,7 +313,7 @@ def _quick_metrics(trainer, with_fid=True):
 def _final_metrics(trainer, seconds):
     config = trainer.config
     evaluation = numpy.random.default_rng(config.seed + 2)  # separate stream: resuming stays exact
-    latents = Tensor(evaluation.standard_normal((config.eval_samples, config.latent_dim)).astype(trainer.dtype))
+    latents = Tensor(trainer.game.draw_latents(config.eval_samples, evaluation).astype(trainer.dtype))
     if trainer.family == "image":
         condition = trainer.draw_condition(config.eval_samples, evaluation)
         samples = trainer.sample(latents=latents, condition=condition)
@@ -324,6 +325,7 @@ def _final_metrics(trainer, seconds):
         finite = samples[numpy.isfinite(samples).all(axis=1)]
         if len(finite) > sample_quality.NEAREST_K:  # precision, recall, density, coverage on the raw samples
             metrics.update(sample_quality.sample_quality(reference, finite))
+    metrics.update(trainer.game.final_figures(trainer, evaluation))
     metrics.update({"steps": trainer.step_count, "seconds": round(seconds, 3),
                     "backend": backend.get_backend()})
     return metrics
@@ -364,19 +366,9 @@ def _image_figures(trainer, samples, condition, quick, generator=None, with_fid=
             kid = image_metrics.classifier_kid(samples, real)
             figures.update({"kid": kid["kid"], "kid_std": kid["kid_std"],
                             **image_metrics.classifier_sample_quality(samples, real)})
-    if trainer.labelled:
-        accuracy = image_metrics.class_accuracy(samples, condition)
-        details["class_accuracy"] = accuracy
-        figures["class_accuracy"] = accuracy["accuracy"]
-        if not quick:
-            figures["per_class_accuracy"] = accuracy["per_class_accuracy"]
-    if config.model == "infogan":
-        codes = condition[:, :config.categorical_codes].argmax(axis=1)
-        purity = image_metrics.code_purity(codes, image_metrics.load_classifier().predict(samples))
-        details["code_purity"] = purity
-        figures.update({"code_purity": purity["purity"], "code_assignment_accuracy": purity["assignment_accuracy"]})
-        if not quick:
-            figures["code_to_class"] = purity["code_to_class"]
+    game_figures, game_details = trainer.game.evaluation_figures(samples, condition, quick)
+    figures.update(game_figures)
+    details.update(game_details)
     if not quick:
         figures["details"] = details
     return figures
@@ -410,8 +402,7 @@ def _loss_figure(trainer, folder):
     if not records:
         return
     steps = [r["step"] for r in records]
-    names = {"d_loss": "discriminator", "g_loss": "generator", "d_aux": "D class loss", "g_aux": "G class loss",
-             "d_info": "D -E log Q(c|x)", "g_info": "G -E log Q(c|x)"}
+    names = trainer.game.loss_curves
     curves = {label: [r.get(key) for r in records] for key, label in names.items()
               if all(key in r for r in records)}
     title = f"{config.loss} losses"
@@ -421,37 +412,24 @@ def _loss_figure(trainer, folder):
                     references=None if config.label_smoothing != 1.0 or config.label_flip
                     else EQUILIBRIUM_LOSSES.get(config.loss))  # d_loss excludes the penalty and aux terms
     if trainer.family == "image":
-        keys = ("fid_fixed", "classes_covered", "class_accuracy", "code_purity", "code_assignment_accuracy",
-                "mi_categorical")
-        metric_curves = {key: [r.get(key) for r in records] for key in keys}
+        metric_curves = {key: [r.get(key) for r in records] for key in trainer.game.metric_curves}
         count = min(len(trainer.fixed_latents), config.eval_samples)
         viz.plot_metric_curves(folder.path / "metrics.png", steps, metric_curves,
                                f"{config.model} on {config.data}: {count} fixed latents over training",
                                log_names=("fid_fixed",))
 
 
-def _row_labels(trainer):
-    """Row names of the grids: the class asked for (cgan, acgan) or the categorical code (InfoGAN)."""
-    if trainer.labelled:
-        names = getattr(trainer.dataset, "class_names", None) or [str(k) for k in range(trainer.num_classes)]
-        return [f"class {names[k % trainer.num_classes]}" for k in range(GRID_COLUMNS)]
-    if trainer.config.model == "infogan":
-        return [f"code {k % trainer.config.categorical_codes}" for k in range(GRID_COLUMNS)]
-    return None
-
-
 def _image_figures_png(trainer, folder, snapshots):
     config, path = trainer.config, folder.path
     what = f"{config.model} ({config.loss}) on {config.data}"
     viz.plot_image_grid(path / "samples.png", _fixed_samples(trainer, GRID), GRID_COLUMNS, GRID_COLUMNS,
-                        f"{what}, step {trainer.step_count}", row_labels=_row_labels(trainer))
+                        f"{what}, step {trainer.step_count}", row_labels=trainer.game.row_labels())
     if snapshots:
         columns = numpy.arange(GRID_COLUMNS) * GRID_COLUMNS  # one sample of each class / code
         ordered = [(step, images[columns[columns < len(images)]]) for step, images in sorted(snapshots.items())]
         viz.plot_image_snapshots(path / "snapshots.png", ordered, f"{what}: fixed latents over training")
     _interpolation_png(trainer, path / "interpolation.png", what)
-    if config.model == "infogan":
-        _traversal_pngs(trainer, path)
+    trainer.game.figures(trainer, path)
 
 
 def _interpolation_png(trainer, path, what):
@@ -462,51 +440,12 @@ def _interpolation_png(trainer, path, what):
     path_points = models.interpolate_latents(ends[0], ends[1], INTERPOLATION_STEPS)  # (steps, rows, D)
     latents = path_points.transpose(1, 0, 2).reshape(-1, config.latent_dim)  # row by row
     rows = numpy.repeat(numpy.arange(INTERPOLATION_ROWS), INTERPOLATION_STEPS)
-    condition = None
-    if trainer.labelled:
-        condition = rows % trainer.num_classes
-    elif config.model == "infogan":
-        condition = _codes(config, rows % config.categorical_codes, numpy.zeros((len(rows), config.continuous_codes)))
+    condition = trainer.game.interpolation_condition(rows)
     images = trainer.sample(latents=Tensor(latents.astype(trainer.dtype)), condition=condition)
-    labels = _row_labels(trainer)
+    labels = trainer.game.row_labels()
     viz.plot_image_grid(path, images, INTERPOLATION_ROWS, INTERPOLATION_STEPS,
                         f"{what}: spherical interpolation between fixed latents",
                         row_labels=labels[:INTERPOLATION_ROWS] if labels else None)
-
-
-def _codes(config, categories, continuous):
-    codes = numpy.zeros((len(categories), config.categorical_codes + config.continuous_codes))
-    codes[numpy.arange(len(categories)), categories] = 1
-    codes[:, config.categorical_codes:] = continuous
-    return codes
-
-
-def _traversal_pngs(trainer, path):
-    """InfoGAN (Chen et al. 2016, Figure 2): one categorical code value per row, continuous code
-    j varied across the columns, the other codes at 0 and z fixed. Without continuous codes,
-    the categorical code per row and a different z per column."""
-    config = trainer.config
-    categories = numpy.arange(config.categorical_codes)
-    rng = numpy.random.default_rng(config.seed + 6)
-    columns = len(TRAVERSAL_VALUES)
-    if config.continuous_codes == 0:
-        z = numpy.tile(rng.standard_normal((columns, config.latent_dim)), (len(categories), 1))
-        codes = _codes(config, numpy.repeat(categories, columns), numpy.zeros((len(z), 0)))
-        images = trainer.sample(latents=Tensor(z.astype(trainer.dtype)), condition=codes.astype(trainer.dtype))
-        viz.plot_image_grid(path / "traversal.png", images, len(categories), columns,
-                            "InfoGAN: categorical code per row, a different z per column",
-                            row_labels=[f"code {k}" for k in categories])
-        return
-    z = numpy.tile(rng.standard_normal((1, config.latent_dim)), (len(categories) * columns, 1))
-    for j in range(config.continuous_codes):
-        continuous = numpy.zeros((len(z), config.continuous_codes))
-        continuous[:, j] = numpy.tile(TRAVERSAL_VALUES, len(categories))
-        codes = _codes(config, numpy.repeat(categories, columns), continuous)
-        images = trainer.sample(latents=Tensor(z.astype(trainer.dtype)), condition=codes.astype(trainer.dtype))
-        viz.plot_image_grid(path / f"traversal_c{j + 1}.png", images, len(categories), columns,
-                            f"InfoGAN: categorical code per row, continuous code c{j + 1} across",
-                            row_labels=[f"code {k}" for k in categories],
-                            column_labels=[f"{v:.1f}" for v in TRAVERSAL_VALUES])
 
 
 def written_files(folder_path) -> list[str]:

@@ -160,6 +160,87 @@ class InstanceNoise:
         return x + factories.randn(*x.shape, dtype=x.dtype, device=x.device) * std  # drawn where x lives
 
 
+# -- historical averaging ------------------------------------------------------------------------
+class HistoricalAverage:
+    """Historical averaging (Salimans et al. 2016, section 3.3; seed 000 cites the paper): each
+    player's cost gets ||theta - (1/t) sum_{i=1..t} theta[i]||^2, theta[i] its parameters after
+    its i-th update (theta[1] the initial ones), summed over every parameter. The average is a
+    constant of the step, so the term's gradient is 2 (theta - average); ``update`` folds the
+    new parameters into the average after each update: a_{t+1} = a_t + (theta - a_t) / (t + 1)."""
+
+    def __init__(self, parameters):
+        self.parameters = list(parameters)
+        if not self.parameters:
+            raise ValueError("HistoricalAverage: no parameters to average")
+        self.averages = [p.data.copy() for p in self.parameters]
+        self.count = 1
+
+    def penalty(self) -> Tensor:
+        """sum_p ||p - average_p||^2 (a Tensor in the graph of the parameters)."""
+        total = None
+        for parameter, average in zip(self.parameters, self.averages):
+            difference = parameter - Tensor(average)
+            term = (difference * difference).sum()
+            total = term if total is None else total + term
+        return total
+
+    @no_grad()
+    def update(self):
+        self.count += 1
+        for index, parameter in enumerate(self.parameters):
+            self.averages[index] = self.averages[index] + (parameter.data - self.averages[index]) / self.count
+
+    def state_arrays(self) -> dict:
+        from scratchgan import backend
+
+        arrays = {"count": numpy.array(self.count)}
+        arrays.update({str(i): backend.to_numpy(a) for i, a in enumerate(self.averages)})
+        return arrays
+
+    def check_state_arrays(self, prefix, arrays: dict):
+        expected = {"count"} | {str(i) for i in range(len(self.parameters))}
+        if set(arrays) != expected:
+            raise ValueError(f"the {prefix} section has keys {sorted(arrays)[:5]}, expected count and "
+                             f"0..{len(self.parameters) - 1}")
+        count = arrays["count"]
+        if count.shape != () or count.dtype.kind not in "iu" or int(count) < 1:
+            raise ValueError(f"'{prefix}/count' is {count!r}, expected an integer >= 1")
+        for index, parameter in enumerate(self.parameters):
+            found = arrays[str(index)]
+            if found.shape != parameter.shape or found.dtype != parameter.dtype:
+                raise ValueError(f"'{prefix}/{index}' is a {found.dtype} array of shape {found.shape}, "
+                                 f"expected {parameter.dtype} of shape {parameter.shape} (its parameter's)")
+
+    def load_state_arrays(self, arrays: dict):
+        self.count = int(arrays["count"])
+        xp = self.parameters[0].xp
+        self.averages = [xp.asarray(arrays[str(i)]) for i in range(len(self.parameters))]
+
+
+# -- packing -------------------------------------------------------------------------------------
+class Packed(Module):
+    """PacGAN (Lin et al. 2018): D sees packs of ``pack`` samples concatenated along the
+    feature (N, F) or channel (N, C, H, W) axis, one logit per pack: (N, ...) -> D(N/m, m...)
+    of shape (N/m, 1). Consecutive samples form a pack (a reshape; batches are i.i.d.), so a
+    real pack holds only real samples and a fake pack only fakes. ``net`` is built for m times
+    the features or channels."""
+
+    def __init__(self, net, pack):
+        super().__init__()
+        if pack < 2:
+            raise ValueError(f"Packed: pack must be >= 2, got {pack}")
+        self.net, self.pack = net, int(pack)
+
+    def forward(self, x):
+        n = x.shape[0]
+        if n % self.pack:
+            raise ValueError(f"Packed: a batch of {n} samples does not split into packs of {self.pack}")
+        return self.net(x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:]))
+
+    def extra_repr(self):
+        return f"pack={self.pack}"
+
+
 # -- discriminator layers ----------------------------------------------------------------------
 class MinibatchStdDev(Module):
     """Append the mean over features of the batch standard deviation as one extra feature
@@ -263,4 +344,9 @@ NAMES = {
     "minibatch_discrimination": "minibatch discrimination layer in D",
     "ema": "exponential moving average of the generator's weights",
     "unrolled": "unrolled GAN: generator loss through k differentiable D updates",
+    "g_steps": "k generator steps per step (after the discriminator's)",
+    "optimizer_g / optimizer_d": "a different optimizer per player (adam, rmsprop, sgd, nesterov)",
+    "historical_averaging": "||theta - mean of past theta||^2 in each player's loss",
+    "virtual_batch_norm": "G normalises with a fixed reference batch's statistics (dcgan)",
+    "pack": "PacGAN: D sees m samples concatenated (mlp, dcgan)",
 }
