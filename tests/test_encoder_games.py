@@ -82,8 +82,8 @@ def test_the_joint_discriminator_gradients_first_and_second_order():
     sg.gradgradcheck(lambda a, b: d(a, b), (x, z))
 
 
-@pytest.mark.parametrize("model", ["bigan", "ali"])
-def test_a_pair_game_resumes_exactly(model):
+@pytest.mark.parametrize("model", ["bigan", "ali", "aae"])
+def test_an_encoder_game_resumes_exactly(model):
     trainer = Trainer(tiny(model, penalty="r1"))
     trainer.step()
     state = trainer.state_arrays()

@@ -41,11 +41,11 @@ FAMILY_DEFAULTS = {
     # ring8 defaults, measured in docs/gan-training.md
     "toy": {"model": "mlp", "penalty": "r1", "steps": 5000, "batch_size": 256, "latent_dim": 16,
             "lr_g": 1e-3, "lr_d": 2e-3, "lr_schedule": "linear", "fc_hidden": 0, "ema": 0.0,
-            "hidden": 64, "depth": 3},
+            "hidden": 64, "depth": 3, "width": 64},
     # DCGAN (Radford et al. 2015): Adam 2e-4, beta1 0.5, batch 64, z ~ N(0, I) of 100 dimensions
     "image": {"model": "dcgan", "penalty": "none", "steps": IMAGE_STEPS, "batch_size": 64, "latent_dim": 100,
               "lr_g": 2e-4, "lr_d": 2e-4, "lr_schedule": "constant", "fc_hidden": 0, "ema": 0.0,
-              "hidden": 64, "depth": 3},
+              "hidden": 64, "depth": 3, "width": 64},
 }
 
 
@@ -126,7 +126,7 @@ class TrainConfig:
     latent_dim: int | None = None
     hidden: int | None = None  # None: 64 (512 for aae)
     depth: int | None = None  # None: 3 (2 for aae)
-    width: int = 64
+    width: int | None = None  # None: 64 (32 for bigan and ali)
     fc_hidden: int | None = None  # None: 1024 for infogan (Chen et al.'s MNIST networks), 512 for the main job
     d_batch_norm: bool | None = None  # None: on for conv D unless a gradient penalty is used
     aux_weight: float = 1.0

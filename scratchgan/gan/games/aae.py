@@ -28,7 +28,7 @@ from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import models
 from scratchgan.gan.games import register
 from scratchgan.gan.games.adversarial import AdversarialGame
-from scratchgan.gan.games.base import Group
+from scratchgan.gan.games.base import Group, encode, held_out_split
 
 PRIORS = ("gaussian", "mixture")
 MIXTURE_COMPONENTS, MIXTURE_RADIUS, MIXTURE_STD = 10, 4.0, 0.5
@@ -138,22 +138,10 @@ class AdversarialAutoencoder(AdversarialGame):
 
     # -- evaluation and figures ------------------------------------------------------------------------
     def _held_out(self):
-        images, labels = self.dataset.images, self.dataset.labels
-        order = numpy.random.default_rng(self.config.seed + 7).permutation(len(images))
-        test = order[:min(HELD_OUT, len(images) // 5)]
-        train = order[len(test):]
-        return (images[train], labels[train]), (images[test], labels[test])
+        return held_out_split(self.dataset, self.config.seed + 7, HELD_OUT)
 
-    @no_grad()
-    def encode(self, images, batch_size=500):
-        was_training = self.encoder.training
-        self.encoder.eval()
-        try:
-            chunks = [self.encoder(Tensor(images[i:i + batch_size].astype(self.dtype)).to(self.device)).numpy()
-                      for i in range(0, len(images), batch_size)]
-        finally:
-            self.encoder.train(was_training)
-        return numpy.concatenate(chunks).astype(numpy.float64)
+    def encode(self, images):
+        return encode(self.encoder, images, self.dtype, self.device)
 
     def final_figures(self, trainer, generator):
         from scratchgan.metrics import probes

@@ -6,13 +6,14 @@ L_C the cross-entropy of the class head against the true (real) or asked-for (fa
 
 from __future__ import annotations
 
-from scratchgan.gan import losses, models, tricks
+from scratchgan.gan import losses, models
 from scratchgan.gan.games import register
+from scratchgan.gan.games.adversarial import AuxiliaryHeadGame
 from scratchgan.gan.games.conditional import Labelled
 
 
 @register
-class AuxiliaryClassifierGame(Labelled):
+class AuxiliaryClassifierGame(AuxiliaryHeadGame, Labelled):
     name = "acgan"
     description = "AC-GAN: G(z, y), D(x) with a class head (Odena et al. 2016)"
     real_aux = True
@@ -26,17 +27,6 @@ class AuxiliaryClassifierGame(Labelled):
         return models.acgan_discriminator(self.num_classes, size, channels, c.width, dtype=self.dtype,
                                           batch_norm=c.d_batch_norm, **self.tricks_options())
 
-    def d_outputs(self, x, condition, with_aux=False):
-        if with_aux:
-            return self.discriminator.forward_with_aux(x)
-        return self.discriminator(x), None
-
-    def feature_modules(self):
-        return self.discriminator.trunk
-
-    def features(self, x, condition):
-        return tricks.sequential_features(self.discriminator.trunk, x, self.config.feature_matching_layer)
-
     def discriminator_extra(self, real_aux, real_condition, fake_aux, fake_condition, logs):
         class_loss = (losses.auxiliary_classifier_loss(real_aux, real_condition)
                       + losses.auxiliary_classifier_loss(fake_aux, fake_condition))
@@ -44,8 +34,7 @@ class AuxiliaryClassifierGame(Labelled):
         return self.config.aux_weight * class_loss
 
     def generator_extra(self, fake, fake_aux, condition, logs):
-        if fake_aux is None:  # G's loss did not read D's heads (feature matching, unrolling)
-            fake_aux = self.discriminator.forward_with_aux(fake)[1]
+        fake_aux = self.auxiliary_output(fake, fake_aux)
         class_loss = losses.auxiliary_classifier_loss(fake_aux, condition)
         logs["g_aux"] = self.log(class_loss)
         return self.config.aux_weight * class_loss

@@ -278,3 +278,24 @@ class AdversarialGame(Game):
         if conditions is not None and (len(conditions) != len(samples) or conditions.dtype.kind not in "iuf"):
             raise ValueError(f"'replay/conditions' is a {conditions.dtype} array of shape {conditions.shape}, "
                              f"expected {len(samples)} numeric rows")
+
+
+class AuxiliaryHeadGame(AdversarialGame):
+    """A game whose D is a ``models.AuxiliaryDiscriminator``: a trunk feeding the adversarial
+    head and an auxiliary one (AC-GAN's classes, InfoGAN's Q); feature matching reads the trunk."""
+
+    def d_outputs(self, x, condition, with_aux=False):
+        if with_aux:
+            return self.discriminator.forward_with_aux(x)
+        return self.discriminator(x), None
+
+    def feature_modules(self):
+        return self.discriminator.trunk
+
+    def features(self, x, condition):
+        return tricks.sequential_features(self.discriminator.trunk, x, self.config.feature_matching_layer)
+
+    def auxiliary_output(self, fake, fake_aux):
+        """The auxiliary head on G's fakes (computed when G's loss did not read D's heads:
+        feature matching, unrolling)."""
+        return fake_aux if fake_aux is not None else self.discriminator.forward_with_aux(fake)[1]

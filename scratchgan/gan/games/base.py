@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy
 
 from scratchgan.autograd import factories
+from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
 
 GRID_COLUMNS = 10  # fixed latents i of a labelled model ask for class (i // 10) mod K: grid rows per class
@@ -197,3 +198,25 @@ def section(arrays, prefix):
     """The entries of ``arrays`` under "prefix/", keyed by the rest of their names."""
     start = prefix + "/"
     return {k[len(start):]: v for k, v in arrays.items() if k.startswith(start)}
+
+
+def held_out_split(dataset, seed, count=1000):
+    """((train images, labels), (test images, labels)): ``count`` images (at most a fifth)
+    held out by a permutation fixed by ``seed``, for probes and reconstruction errors."""
+    order = numpy.random.default_rng(seed).permutation(len(dataset.images))
+    test = order[:min(count, len(order) // 5)]
+    train = order[len(test):]
+    return ((dataset.images[train], dataset.labels[train]), (dataset.images[test], dataset.labels[test]))
+
+
+@no_grad()
+def encode(encoder, images, dtype, device, batch_size=500) -> numpy.ndarray:
+    """``encoder`` on host images in eval mode, in batches, as a float64 host array."""
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        chunks = [encoder(Tensor(images[i:i + batch_size].astype(dtype)).to(device)).numpy()
+                  for i in range(0, len(images), batch_size)]
+    finally:
+        encoder.train(was_training)
+    return numpy.concatenate(chunks).astype(numpy.float64)

@@ -29,7 +29,7 @@ from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import models
 from scratchgan.gan.games import register
 from scratchgan.gan.games.adversarial import AdversarialGame
-from scratchgan.gan.games.base import Group
+from scratchgan.gan.games.base import Group, encode, held_out_split
 from scratchgan.ops.shape import concatenate
 
 PROBE_TEST = 1000  # held-out images of the probes and the reconstruction error
@@ -38,7 +38,8 @@ RECONSTRUCTION_ROWS = 5  # pairs of rows (real, G(E(real))) in reconstructions.p
 
 class _PairGame(AdversarialGame):
     stochastic_encoder = False
-    defaults = {"latent_dim": 32, "fc_hidden": 512}
+    # three players of DCGAN's size cost 3 DCGANs a step: width 32 keeps a run within minutes on 2 cores
+    defaults = {"latent_dim": 32, "fc_hidden": 512, "width": 32, "steps": 1500}
     generator_needs_real = True  # E's loss reads real pairs
     unsupported = ("replay_size", "feature_matching_layer", "unrolled", "pack", "virtual_batch_norm")
     loss_curves = {"d_loss": "discriminator", "g_loss": "generator and encoder"}
@@ -102,24 +103,11 @@ class _PairGame(AdversarialGame):
 
     # -- evaluation ----------------------------------------------------------------------------------
     def _held_out(self):
-        """(train, test) images and labels of the probes: a split fixed by the seed."""
-        images, labels = self.dataset.images, self.dataset.labels
-        order = numpy.random.default_rng(self.config.seed + 7).permutation(len(images))
-        test = order[:min(PROBE_TEST, len(images) // 5)]
-        train = order[len(test):]
-        return (images[train], labels[train]), (images[test], labels[test])
+        return held_out_split(self.dataset, self.config.seed + 7, PROBE_TEST)
 
-    @no_grad()
-    def encode(self, encoder, images, batch_size=500):
+    def encode(self, encoder, images):
         """E(x) in eval mode (ALI: the mean), as a float64 host array."""
-        was_training = encoder.training
-        encoder.eval()
-        try:
-            chunks = [encoder(Tensor(images[i:i + batch_size].astype(self.dtype)).to(self.device)).numpy()
-                      for i in range(0, len(images), batch_size)]
-        finally:
-            encoder.train(was_training)
-        return numpy.concatenate(chunks).astype(numpy.float64)
+        return encode(encoder, images, self.dtype, self.device)
 
     def reconstruct(self, trainer, images):
         """G(E(x)) with the sampling generator (its EMA copy when EMA is on)."""

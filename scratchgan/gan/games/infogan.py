@@ -13,16 +13,16 @@ import numpy
 
 from scratchgan import random, viz
 from scratchgan.autograd.tensor import Tensor
-from scratchgan.gan import losses, models, tricks
+from scratchgan.gan import losses, models
 from scratchgan.gan.games import register
-from scratchgan.gan.games.adversarial import AdversarialGame
+from scratchgan.gan.games.adversarial import AuxiliaryHeadGame
 from scratchgan.gan.games.base import GRID_COLUMNS
 
 TRAVERSAL_VALUES = numpy.linspace(-2.0, 2.0, 10)  # past the prior's [-1, 1], as Chen et al.'s Figure 2
 
 
 @register
-class InfoGAN(AdversarialGame):
+class InfoGAN(AuxiliaryHeadGame):
     name = "infogan"
     description = "InfoGAN: G(z, c), D(x) with the Q head (Chen et al. 2016)"
     defaults = {"latent_dim": 62, "lr_g": 1e-3, "fc_hidden": 1024}
@@ -71,25 +71,13 @@ class InfoGAN(AdversarialGame):
         return self.draw_condition(n, random.generator())  # drawn from the prior for every fake batch
 
     # -- D and its heads -------------------------------------------------------------------------------
-    def d_outputs(self, x, condition, with_aux=False):
-        if with_aux:
-            return self.discriminator.forward_with_aux(x)
-        return self.discriminator(x), None
-
-    def feature_modules(self):
-        return self.discriminator.trunk
-
-    def features(self, x, condition):
-        return tricks.sequential_features(self.discriminator.trunk, x, self.config.feature_matching_layer)
-
     def discriminator_extra(self, real_aux, real_condition, fake_aux, fake_condition, logs):
         terms = losses.information_terms(fake_aux, fake_condition, self.config.categorical_codes)
         logs["d_info"] = self.log(terms["nll"])
         return self.config.info_weight * terms["nll"]
 
     def generator_extra(self, fake, fake_aux, condition, logs):
-        if fake_aux is None:  # G's loss did not read D's heads (feature matching, unrolling)
-            fake_aux = self.discriminator.forward_with_aux(fake)[1]
+        fake_aux = self.auxiliary_output(fake, fake_aux)
         terms = losses.information_terms(fake_aux, condition, self.config.categorical_codes)
         logs.update({"g_info": self.log(terms["nll"]), "mi_categorical": self.log(terms["mi_categorical"]),
                      "mi_lower_bound": self.log(terms["mi_lower_bound"])})
