@@ -1,7 +1,6 @@
 """The games: the families' move out of the trainer is bit-identical, the trainer knows no
 family, and the game interface's generic parts (groups, k steps, optimizers per player)."""
 
-import hashlib
 import json
 import pathlib
 import re

@@ -346,7 +346,6 @@ def _image_figures(trainer, samples, condition, quick, generator=None, with_fid=
     the full dictionaries under "details" for the final metrics."""
     from scratchgan.metrics import images as image_metrics
 
-    config = trainer.config
     finite = numpy.isfinite(samples.reshape(len(samples), -1)).all(axis=1)
     figures = {"finite_fraction": float(finite.mean())}
     if finite.sum() < 2:  # a diverged generator: nothing to measure
