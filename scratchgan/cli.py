@@ -292,7 +292,7 @@ def _study(args) -> int:
 
 def _print_study(rows, out, metrics, sort=None):
     from scratchgan import study
-    from scratchgan.study.spec import HIGHER_IS_BETTER
+    from scratchgan.study.spec import higher_is_better
 
     metrics = metrics or [key for key in ("fid", "modes_covered", "high_quality_fraction") if any(key in r for r in rows)]
     if sort is not None:
@@ -302,7 +302,7 @@ def _print_study(rows, out, metrics, sort=None):
         metrics = [sort] + [m for m in metrics if m != sort]
     lines = study.summary(rows, metrics)
     if sort is not None:
-        sign = -1 if sort in HIGHER_IS_BETTER else 1
+        sign = -1 if higher_is_better(sort) else 1
         lines.sort(key=lambda line: (line[sort] is None, sign * line[sort][0] if line[sort] else 0))
     for line in lines:
         figures = "; ".join(f"{m} median {v[0]:.4g} [{v[1]:.4g}, {v[2]:.4g}]" if v else f"{m} -"

@@ -234,3 +234,11 @@ def test_report_sorts_the_methods_by_any_metric_best_first(spec_file, tmp_path, 
     assert medians == sorted(medians)  # lower is better
     assert cli.main(["study", "--report", str(out), "--sort", "fidd"]) == 2
     assert "no run has the metric 'fidd'; the table has:" in capsys.readouterr().err
+
+
+def test_probe_accuracies_are_higher_is_better_and_distances_lower():
+    from scratchgan.study.spec import higher_is_better
+
+    assert higher_is_better("probe_linear") and higher_is_better("probe_1nn_pixels")
+    assert higher_is_better("modes_covered")
+    assert not higher_is_better("code_mmd") and not higher_is_better("fid") and not higher_is_better("reconstruction_mse")

@@ -21,7 +21,7 @@ import numpy
 
 from scratchgan import files
 from scratchgan.study.execute import task_state
-from scratchgan.study.spec import HIGHER_IS_BETTER, Spec, Task
+from scratchgan.study.spec import Spec, Task, higher_is_better
 
 ORDERINGS = 200  # random orders of trial behind the budget curve's band
 
@@ -125,7 +125,7 @@ def box_figure(path, done, metric, title):
 
     methods = list(dict.fromkeys(row["method"] for row in done))
     values = [[row[metric] for row in done if row["method"] == m and row.get(metric) is not None] for m in methods]
-    figure, axes = plt.subplots(figsize=(max(4.5, 1.1 * len(methods) + 1.5), 4.2))
+    figure, axes = plt.subplots(figsize=(max(5.5, 1.1 * len(methods) + 1.5), 4.2))
     axes.boxplot(values, showfliers=False, widths=0.55, medianprops={"color": "tab:red"})
     jitter = numpy.random.default_rng(0)
     for position, points in enumerate(values, start=1):
@@ -133,9 +133,9 @@ def box_figure(path, done, metric, title):
                      color="tab:blue", zorder=3)
     axes.set_xticks(range(1, len(methods) + 1), methods, rotation=25 if len(methods) > 4 else 0, ha="right"
                     if len(methods) > 4 else "center")
-    better = "higher" if metric in HIGHER_IS_BETTER else "lower"
+    better = "higher" if higher_is_better(metric) else "lower"
     axes.set_ylabel(f"{metric} ({better} is better)")
-    axes.set_title(f"{title}\n{metric} of every run (box: quartiles and median; points: runs)", fontsize=10)
+    axes.set_title(f"{title}: {metric} of every run\n(box: quartiles and median; points: runs)", fontsize=9)
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
@@ -159,7 +159,7 @@ def best_so_far(values, higher_is_better, orderings=ORDERINGS, seed=0):
 def budget_figure(path, done, metric, title):
     from scratchgan.viz import plt
 
-    higher = metric in HIGHER_IS_BETTER
+    higher = higher_is_better(metric)
     figure, axes = plt.subplots(figsize=(6, 4.2))
     for method in dict.fromkeys(row["method"] for row in done):
         values = [row[metric] for row in done if row["method"] == method and row.get(metric) is not None

@@ -57,7 +57,13 @@ DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int_uniform")
 DEFAULT_METRICS = {"toy": ("modes_covered", "high_quality_fraction"),
                    "image": ("fid", "class_kl_from_uniform", "inception_score")}
 HIGHER_IS_BETTER = {"modes_covered", "high_quality_fraction", "inception_score", "class_accuracy", "code_purity",
-                    "classes_covered", "finite_fraction", "precision", "recall", "density", "coverage"}
+                    "classes_covered", "finite_fraction", "precision", "recall", "density", "coverage",
+                    "probe_linear", "probe_1nn"}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (probe accuracies of any features too)."""
+    return metric in HIGHER_IS_BETTER or metric.startswith(("probe_linear", "probe_1nn"))
 
 
 class SpecError(ValueError):
