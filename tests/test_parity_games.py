@@ -1,0 +1,133 @@
+"""PyTorch parity of the new families' losses: BiGAN's (and ALI's) generator-and-encoder loss
+through D on pairs, the adversarial autoencoder's reconstruction and regularisation losses,
+and historical averaging, each with the same weights in PyTorch (float64)."""
+
+import numpy
+import pytest
+
+import scratchgan as sg
+from scratchgan.gan import tricks
+from scratchgan.gan.trainer import TrainConfig, Trainer
+
+from parity import assert_parity
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.parity
+
+
+def to_torch(module):
+    """The torch twin of a scratchgan Sequential (or single layer), with the same weights."""
+    nn = torch.nn
+    name = type(module).__name__
+    if name == "Sequential":
+        return nn.Sequential(*[to_torch(child) for child in module])
+    if name == "Linear":
+        twin = nn.Linear(module.weight.shape[1], module.weight.shape[0], bias=module.bias is not None)
+    elif name == "Conv2d":
+        twin = nn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+                         bias=module.bias is not None)
+    elif name == "ConvTranspose2d":
+        twin = nn.ConvTranspose2d(module.in_channels, module.out_channels, module.kernel_size, module.stride,
+                                  module.padding, bias=module.bias is not None)
+    elif name in ("BatchNorm1d", "BatchNorm2d"):
+        twin = getattr(nn, name)(module.num_features, eps=module.eps, momentum=module.momentum)
+    elif name == "LeakyReLU":
+        return nn.LeakyReLU(module.negative_slope)
+    elif name in ("ReLU", "Tanh", "Flatten"):
+        return getattr(nn, name)()
+    elif name == "Unflatten":
+        return nn.Unflatten(module.dim, module.unflattened_size)
+    else:
+        raise TypeError(f"no torch twin for {name}")
+    twin = twin.double()  # before loading: load_state_dict copies into the existing dtype
+    twin.load_state_dict({k: torch.from_numpy(numpy.array(v)) for k, v in module.state_dict().items()})
+    return twin
+
+
+def all_gradients(module):
+    """Every parameter's gradient, flattened into one array: compared as one, so the exact
+    zeros (a bias before batch norm) are held to the scale of the module's gradients."""
+    grads = [p.grad for p in module.parameters()]
+    return numpy.concatenate([numpy.ravel(g.numpy() if isinstance(g, sg.Tensor) else g.detach().numpy())
+                              for g in grads])
+
+
+def tiny(model, **overrides):
+    values = dict(data="digits8x8", model=model, steps=2, batch_size=8, width=4, latent_dim=3, dtype="float64")
+    values.update({"fc_hidden": 6} if model == "bigan" else {"hidden": 12})
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_bigan_generator_and_encoder_loss_and_gradients_match_pytorch():
+    trainer = Trainer(tiny("bigan"))
+    g, e, d = trainer.generator, trainer.players["E"], trainer.discriminator
+    tg, te = to_torch(g), to_torch(e)
+    tx, tz, tj = to_torch(d.x_net), to_torch(d.z_net), to_torch(d.joint)
+    rng = numpy.random.default_rng(0)
+    x, z = rng.uniform(-1, 1, (8, 1, 8, 8)), rng.standard_normal((8, 3))
+
+    fake_out = d(g(sg.Tensor(z)), sg.Tensor(z))
+    real_out = d(sg.Tensor(x), e(sg.Tensor(x)))
+    loss = trainer.game.generator_adversarial_loss(fake_out, real_out)
+    loss.backward()
+
+    def joint(images, codes):
+        return tj(torch.cat([tx(images), tz(codes)], dim=1))
+
+    t_x, t_z = torch.from_numpy(x), torch.from_numpy(z)
+    t_fake, t_real = joint(tg(t_z), t_z), joint(t_x, te(t_x))
+    # the non-saturating loss with the pairs swapped: G and E want D(G(z), z) -> 1, D(x, E(x)) -> 0
+    t_loss = (torch.nn.functional.softplus(-t_fake).mean() + torch.nn.functional.softplus(t_real).mean())
+    t_loss.backward()
+    assert_parity(loss, t_loss, numpy.float64, "BiGAN G/E loss")
+    for label, ours, theirs in (("E", e, te), ("G", g, tg)):
+        assert_parity(all_gradients(ours), all_gradients(theirs), numpy.float64, f"{label}'s gradients")
+
+
+def test_aae_losses_match_pytorch():
+    trainer = Trainer(tiny("aae", latent_dim=2))
+    e, g, d = trainer.players["E"], trainer.generator, trainer.discriminator
+    te, tg, td = to_torch(e), to_torch(g), to_torch(d)
+    rng = numpy.random.default_rng(1)
+    x, prior = rng.uniform(-1, 1, (8, 1, 8, 8)), rng.standard_normal((8, 2))
+    t_x = torch.from_numpy(x)
+
+    reconstruction = ((g(e(sg.Tensor(x))) - sg.Tensor(x)) ** 2).mean()
+    reconstruction.backward()
+    t_reconstruction = torch.nn.functional.mse_loss(tg(te(t_x)), t_x)
+    t_reconstruction.backward()
+    assert_parity(reconstruction, t_reconstruction, numpy.float64, "reconstruction")
+    assert_parity(all_gradients(e), all_gradients(te), numpy.float64, "E's gradients")
+
+    codes = e(sg.Tensor(x)).detach()
+    d_loss = trainer.loss.discriminator(d(sg.Tensor(prior)), d(codes))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    t_codes = te(t_x).detach()
+    t_real, t_fake = td(torch.from_numpy(prior)), td(t_codes)
+    t_d_loss = bce(t_real, torch.ones_like(t_real)) + bce(t_fake, torch.zeros_like(t_fake))
+    assert_parity(d_loss, t_d_loss, numpy.float64, "D's loss on codes")
+
+
+def test_historical_averaging_matches_pytorch():
+    rng = numpy.random.default_rng(2)
+    p = sg.nn.Parameter(sg.Tensor(rng.standard_normal((4, 3))))
+    history = tricks.HistoricalAverage([p])
+    steps = [rng.standard_normal((4, 3)) for _ in range(3)]
+    t_p = torch.tensor(p.numpy().copy(), requires_grad=True)
+    past = [t_p.detach().clone()]
+    for step in steps:
+        p.data = p.data + step
+        history.update()
+        with torch.no_grad():
+            t_p += torch.from_numpy(step)
+        past.append(t_p.detach().clone())
+    p.data = p.data + 0.5
+    with torch.no_grad():
+        t_p += 0.5
+    value = history.penalty()
+    value.backward()
+    t_value = ((t_p - torch.stack(past).mean(dim=0)) ** 2).sum()
+    t_value.backward()
+    assert_parity(value, t_value, numpy.float64, "historical average")
+    assert_parity(p.grad, t_p.grad, numpy.float64, "its gradient")
