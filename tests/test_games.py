@@ -53,11 +53,7 @@ def test_the_trainer_names_no_family():
 
 
 # -- the generic loop: groups, k steps, optimizers per player -------------------------------------------
-def toy(**overrides):
-    values = dict(data="ring8", steps=10, batch_size=32, hidden=16, depth=2, latent_dim=4, penalty="none",
-                  lr_schedule="constant")
-    values.update(overrides)
-    return TrainConfig(**values)
+from test_gan_trainer import tiny as toy  # noqa: E402  (ring8, small, no penalty, constant lr)
 
 
 def optimizer_steps(optimizer):

@@ -283,8 +283,9 @@ class ConditionalDiscriminator(Module):
 
 
 class BoundLabels(Module):
-    """x -> D(x, labels) with the labels fixed: a conditional D as a function of x alone, for
-    gradient penalties (grad_x D(x, y)) and unrolled updates (functional_call)."""
+    """x -> D(x, labels) with the second input fixed: a conditional D (labels) or a D of pairs
+    (BiGAN's codes) as a function of x alone, for gradient penalties (grad_x D(x, y)) and
+    unrolled updates (functional_call)."""
 
     def __init__(self, discriminator, labels):
         super().__init__()
@@ -478,17 +479,6 @@ def mlp_encoder(image_shape, latent_dim, hidden=512, depth=2, dtype=None):
     autoencoder's encoder q(z|x) (Makhzani et al. 2016 use two layers of 1000 on MNIST)."""
     return nn.Sequential(nn.Flatten(), *_mlp_layers(math.prod(image_shape), latent_dim, hidden, depth, nn.ReLU,
                                                     dtype))
-
-
-class BoundCode(Module):
-    """x -> D(x, z) with the codes z fixed: a joint D as a function of x alone (penalties)."""
-
-    def __init__(self, discriminator, codes):
-        super().__init__()
-        self.discriminator, self.codes = discriminator, codes
-
-    def forward(self, x):
-        return self.discriminator(x, self.codes)
 
 
 class VirtualBatchNormGenerator(Module):

@@ -103,6 +103,16 @@ class ConvTranspose2d(_ConvNd):
                                   self.output_padding, self.dilation)
 
 
+def _register_affine(module, num_features, affine, dtype):
+    """A normalisation layer's scale ``weight`` (ones) and shift ``bias`` (zeros), or None for both."""
+    if affine:
+        module.weight = Parameter(numpy.ones(num_features, dtype=_empty((), dtype).dtype))
+        module.bias = Parameter(numpy.zeros(num_features, dtype=_empty((), dtype).dtype))
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
 class _BatchNorm(Module):
     expected_ndims: tuple = ()
 
@@ -111,12 +121,7 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(numpy.ones(num_features, dtype=_empty((), dtype).dtype))
-            self.bias = Parameter(numpy.zeros(num_features, dtype=_empty((), dtype).dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, num_features, affine, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(_empty((num_features,), dtype)))
             self.register_buffer("running_var", Tensor(_empty((num_features,), dtype) + 1))
@@ -172,12 +177,7 @@ class _VirtualBatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, affine=True, dtype=None):
         super().__init__()
         self.num_features, self.eps, self.affine = num_features, eps, affine
-        if affine:
-            self.weight = Parameter(numpy.ones(num_features, dtype=_empty((), dtype).dtype))
-            self.bias = Parameter(numpy.zeros(num_features, dtype=_empty((), dtype).dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, num_features, affine, dtype)
         # (mean (C,), mean of squares (C,), reference size n): graph Tensors of the last
         # reference pass, deliberately not buffers (nothing of them is saved or loaded)
         self._reference_statistics = None

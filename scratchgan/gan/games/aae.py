@@ -133,9 +133,6 @@ class AdversarialAutoencoder(AdversarialGame):
                                      if self.loss.generator_needs_real else None)
         return g_loss, {"g_loss": self.log(g_loss)}
 
-    def gradients_through(self, group):
-        return ()
-
     # -- evaluation and figures ------------------------------------------------------------------------
     def _held_out(self):
         return held_out_split(self.dataset, self.config.seed + 7, HELD_OUT)

@@ -25,6 +25,7 @@ from scratchgan import random
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
 from scratchgan.gan import models, penalties, tricks
+from scratchgan.gan.config import PENALTY_WEIGHTS
 from scratchgan.gan.games.base import Game, Group, section
 from scratchgan.ops.shape import concatenate
 
@@ -68,8 +69,6 @@ class AdversarialGame(Game):
         self.replay = tricks.ReplayPool(c.replay_size) if c.replay_size else None
         self.instance_noise = (tricks.InstanceNoise(c.instance_noise, c.instance_noise_steps)
                                if c.instance_noise else None)
-        from scratchgan.gan.config import PENALTY_WEIGHTS
-
         self.penalty_weight = c.penalty_weight if c.penalty_weight is not None else PENALTY_WEIGHTS.get(c.penalty)
 
     @property

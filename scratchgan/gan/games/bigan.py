@@ -95,7 +95,7 @@ class _PairGame(AdversarialGame):
         return concatenate([real_condition, fake_condition], axis=0)
 
     def critic(self, condition):
-        return models.BoundCode(self.discriminator, condition.detach())
+        return models.BoundLabels(self.discriminator, condition.detach())
 
     def generator_adversarial_loss(self, fake_out, real_out):
         """G and E minimise D's loss with the roles of the pairs swapped."""
