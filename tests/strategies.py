@@ -203,3 +203,60 @@ def conv_geometries(draw, max_batch=3, max_channels=3, max_side=7):
         out_channels=draw(st.integers(1, max_channels)), size=size, kernel_size=kernel,
         stride=stride, padding=padding, dilation=dilation,
     )
+
+
+@dataclass(frozen=True)
+class GroupedConvGeometry(ConvGeometry):
+    """A ConvGeometry with ``groups``: weight (O, C / groups, kh, kw), which conv_transpose2d
+    reads as (in = O, out / groups = C / groups), so it maps the output back to the input.
+    ``spatial`` = 1 keeps only the last axis: (N, C, L), weight (O, C / groups, k)."""
+
+    groups: int = 1
+    spatial: int = 2
+
+    def _axes(self, values: tuple) -> tuple:
+        return values if self.spatial == 2 else values[1:]
+
+    @property
+    def input_shape(self) -> tuple:
+        return (self.batch, self.in_channels) + self._axes(self.size)
+
+    @property
+    def weight_shape(self) -> tuple:
+        return (self.out_channels, self.in_channels // self.groups) + self._axes(self.kernel_size)
+
+    @property
+    def output_shape(self) -> tuple:
+        return (self.batch, self.out_channels) + self._axes(self.output_size)
+
+    @property
+    def conv_options(self) -> dict:
+        return dict(stride=self._axes(self.stride), padding=self._axes(self.padding),
+                    dilation=self._axes(self.dilation), groups=self.groups)
+
+    @property
+    def transpose_options(self) -> dict:
+        return dict(self.conv_options, output_padding=self._axes(self.output_padding))
+
+
+@st.composite
+def grouped_conv_geometries(draw, spatial=2, max_batch=2, max_groups=3, max_side=5):
+    """As ``conv_geometries``, with 1-3 groups of 1-2 input and 1-2 output channels each, or
+    depthwise (one input channel per group); ``spatial`` = 1 for the 1-d convolutions."""
+    per_axis = [(1, 1, 1, 0, 1)] if spatial == 1 else []
+    while len(per_axis) < 2:
+        kernel, stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        padding, dilation = draw(st.integers(0, 2)), draw(st.integers(1, 2))
+        smallest = max(1, dilation * (kernel - 1) + 1 - 2 * padding)
+        per_axis.append((draw(st.integers(smallest, max(smallest, max_side))), kernel, stride, padding, dilation))
+    size, kernel, stride, padding, dilation = (tuple(values) for values in zip(*per_axis))
+    groups = draw(st.sampled_from(tuple(range(2, max_groups + 1)) + (1,)))  # simplest draw: 2 groups
+    depthwise = draw(st.booleans())
+    in_per_group = 1 if depthwise else draw(st.integers(1, 2))
+    geometry = GroupedConvGeometry(
+        batch=draw(st.integers(1, max_batch)), in_channels=groups * in_per_group,
+        out_channels=groups * draw(st.integers(1, 2)), size=size, kernel_size=kernel, stride=stride,
+        padding=padding, dilation=dilation, groups=groups, spatial=spatial,
+    )
+    note(f"{geometry}")
+    return geometry

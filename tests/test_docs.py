@@ -137,13 +137,13 @@ def test_every_public_name_appears_with_its_formula_in_the_atlas_or_the_referenc
 
 def test_every_primitive_has_a_formula_docstring_rendered_in_the_atlas():
     from scratchgan.autograd.function import Function
-    from scratchgan.ops import conv, elementwise, linalg, loss, norm, reduce, shape
+    from scratchgan.ops import activation, conv, elementwise, linalg, loss, norm, reduce, shape
 
     rendered = set()
     for page in sorted((DOCS / "atlas").glob("*.md")):
         rendered.update(re.findall(r"^::: (\S+)$", page.read_text(), re.M))
     missing = []
-    for module in (elementwise, reduce, shape, linalg, conv, norm, loss):
+    for module in (elementwise, activation, reduce, shape, linalg, conv, norm, loss):
         for name, value in vars(module).items():
             if inspect.isclass(value) and issubclass(value, Function) and value.__module__ == module.__name__:
                 path = f"{module.__name__}.{name}"

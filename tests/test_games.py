@@ -31,7 +31,12 @@ FINGERPRINTS = json.loads((BEFORE / "fingerprints.json").read_text())
 @pytest.mark.parametrize("case", sorted(RECORD.CASES))
 def test_the_move_into_games_is_bit_identical(case):
     """3 steps of each family and trick path give the very bytes of every state array that the
-    trainer before the move gave (tests/data/games_before, recorded at commit f276239)."""
+    trainer before the move gave (tests/data/games_before, recorded at commit f276239).
+
+    Two cases were recorded again when Div's backward became PyTorch's -g (a / b) / b (it was
+    -g a / b^2, which overflows for |b| > 1e154): spectral norm's W / sigma and the
+    relativistic loss divide by a Tensor; with the old formula restored, both give the bytes
+    recorded at f276239 again."""
     expected = FINGERPRINTS[case]
     state = RECORD.final_state(RECORD.CASES[case])
     assert sorted(state) == sorted(expected), "the checkpoint's keys changed"

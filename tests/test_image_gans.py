@@ -535,3 +535,10 @@ def test_conditional_run_reports_class_accuracy_and_resumes_exactly(tmp_path, re
     assert (tmp_path / "whole/metrics.jsonl").read_text() == (tmp_path / "split/metrics.jsonl").read_text()
     metrics = json.loads((tmp_path / "whole/metrics.json").read_text())
     assert 0.0 <= metrics["class_accuracy"] <= 1.0 and len(metrics["per_class_accuracy"]) == 10
+
+
+def test_the_dcgan_initialisation_reaches_1d_convolutions_too():
+    model = sg.nn.Sequential(sg.nn.Conv1d(8, 64, 5), sg.nn.ConvTranspose1d(64, 64, 4))
+    sg.nn.init.dcgan_init_(model)
+    for layer in model:
+        assert abs(layer.weight.numpy().std() - 0.02) < 0.003 and not layer.bias.numpy().any()

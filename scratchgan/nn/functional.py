@@ -1,7 +1,8 @@
 """Functional forms of the layers, with PyTorch's names and signatures (``dim=``, not ``axis=``).
 
 Everything here is a composition of the primitives in ``scratchgan.ops``; pooling and
-upsampling are written with convolution and reshape/broadcast, so their derivatives of
+resampling are written with convolution, gather (getitem), matmul and reshape/broadcast
+(their index and weight rules are in ``scratchgan.ops.pool``), so their derivatives of
 every order come from those primitives.
 """
 
@@ -15,17 +16,27 @@ import numpy
 from scratchgan import backend, random
 from scratchgan.autograd import factories
 from scratchgan.autograd.tensor import Tensor
+from scratchgan.ops import activation
+from scratchgan.ops import attention as attention_ops
 from scratchgan.ops import conv as conv_ops
 from scratchgan.ops import elementwise as ew
+from scratchgan.ops import indexing as indexing_ops
 from scratchgan.ops import linalg, loss, norm
+from scratchgan.ops import padding as padding_ops
+from scratchgan.ops import pool as pool_ops
 from scratchgan.ops import reduce as reduce_ops
 from scratchgan.ops import shape as shape_ops
 from scratchgan.ops._common import pair
 
 linear = linalg.linear
+conv1d = conv_ops.conv1d
 conv2d = conv_ops.conv2d
+conv_transpose1d = conv_ops.conv_transpose1d
 conv_transpose2d = conv_ops.conv_transpose2d
 batch_norm = norm.batch_norm
+layer_norm = norm.layer_norm
+group_norm = norm.group_norm
+instance_norm = norm.instance_norm
 relu = ew.relu
 tanh = ew.tanh
 sigmoid = ew.sigmoid
@@ -36,6 +47,7 @@ mse_loss = loss.mse_loss
 l1_loss = loss.l1_loss
 nll_loss = loss.nll_loss
 cross_entropy = loss.cross_entropy
+scaled_dot_product_attention = attention_ops.scaled_dot_product_attention
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -48,6 +60,64 @@ def softplus(x, beta=1.0):
     if beta == 1.0:
         return ew.softplus(x)
     return ew.softplus(x * beta) * (1.0 / beta)
+
+
+# ``inplace`` is accepted, for PyTorch's signatures, and ignored: the result is a new Tensor
+# holding what PyTorch's in-place result holds, and the input keeps its values (an in-place
+# write would change a Tensor the graph may still read).
+def elu(x, alpha=1.0, inplace=False):
+    """x if x > 0 else alpha (e^x - 1); ``inplace`` is ignored (see above)."""
+    return activation.elu(x, alpha)
+
+
+def selu(x, inplace=False):
+    """scale elu(x, alpha), alpha = 1.6732632..., scale = 1.0507009...; ``inplace`` is ignored."""
+    return activation.selu(x)
+
+
+def celu(x, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha (e^(x / alpha) - 1)); ``inplace`` is ignored."""
+    return activation.celu(x, alpha)
+
+
+def gelu(x, approximate="none"):
+    """x Phi(x), or its tanh approximation with approximate="tanh"."""
+    return activation.gelu(x, approximate)
+
+
+def silu(x, inplace=False):
+    """x sigmoid(x); ``inplace`` is ignored."""
+    return activation.silu(x)
+
+
+def mish(x, inplace=False):
+    """x tanh(softplus(x)); ``inplace`` is ignored."""
+    return activation.mish(x)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
+    """clip(x, min_val, max_val), gradient 0 at the bounds; ``inplace`` is ignored."""
+    return activation.hardtanh(x, min_val, max_val)
+
+
+def relu6(x, inplace=False):
+    """min(max(x, 0), 6); ``inplace`` is ignored."""
+    return activation.relu6(x)
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    return activation.softsign(x)
+
+
+def hardsigmoid(x, inplace=False):
+    """relu6(x + 3) / 6; ``inplace`` is ignored."""
+    return activation.hardsigmoid(x)
+
+
+def hardswish(x, inplace=False):
+    """x relu6(x + 3) / 6; ``inplace`` is ignored."""
+    return activation.hardswish(x)
 
 
 def softmax(x, dim=-1):
@@ -73,6 +143,12 @@ def dropout(x, p=0.5, training=True):
     return x * Tensor(scale)
 
 
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot rows of the class indices ``tensor``: shape tensor.shape + (num_classes,),
+    num_classes=-1 for max(tensor) + 1 (``scratchgan.ops.indexing.one_hot``)."""
+    return indexing_ops.one_hot(tensor, num_classes)
+
+
 def embedding(indices, weight):
     """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices`` of any shape."""
     indices = indices.data if isinstance(indices, Tensor) else weight.xp.asarray(indices)
@@ -86,21 +162,83 @@ def embedding(indices, weight):
     return shape_ops.getitem(weight, indices)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Mean over each window (count_include_pad=True): a conv of every channel with 1/(kh kw)."""
+def _as_batch(x, op):
+    """x as (N, C, H, W), and whether a batch axis was added: pooling takes (C, H, W) too, as PyTorch."""
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, got shape {x.shape}")
+    if min(x.shape[-3:]) == 0:
+        raise ValueError(f"{op}: expected non-empty C, H and W, got shape {x.shape}")
+    return (x, False) if x.ndim == 4 else (shape_ops.unsqueeze(x, 0), True)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """The maximum of each window (padding is -inf): a gather of x at the window maxima,
+
+        y[n, c, i, j] = x[n, c, argmax of window (i, j)],
+
+    the argmax found on arrays by PyTorch's CPU rule (ties go to the first maximum in
+    row-major window order; a NaN wins). The gradient goes to that one element per window
+    (index_add, the adjoint of the gather), and the second derivative is zero.
+    ``return_indices=True`` also returns the argmax as PyTorch does: a (N, C, Ho, Wo) int64
+    Tensor of flat positions h * W + w in each (H, W) plane.
+
+    Deliberately refused: a window that reads only padding (dilation can make its taps step
+    over the whole input, e.g. kernel 2, dilation 3, padding 1 on a side of 2). PyTorch returns
+    -inf there with an index outside the input, through which its backward writes out of bounds.
+    """
+    op = "max_pool2d"
+    geometry = pool_ops.pool_geometry(op, kernel_size, stride, padding, dilation)
+    batch, added = _as_batch(x, op)
+    n, c, h, w = batch.shape
+    out_size = pool_ops.pool_output_shape(op, (h, w), geometry, ceil_mode)
+    for axis, size, k, s, p, d, o in zip("HW", (h, w), *geometry, out_size):
+        if not pool_ops.first_valid_positions(size, k, s, p, d, o)[1].all():
+            raise ValueError(
+                f"{op}: along {axis} some windows read only padding (input size {size}, kernel_size {k}, "
+                f"stride {s}, padding {p}, dilation {d}); PyTorch gives -inf there and an index outside the input")
+    indices = pool_ops.max_pool2d_indices(batch.data, *geometry, out_size)  # (N, C, Ho, Wo)
+    planes = x.xp.arange(n * c, dtype=numpy.int64).reshape(n, c, 1, 1) * (h * w)
+    pooled = shape_ops.getitem(batch.reshape(-1), planes + indices)
+    if added:
+        pooled, indices = shape_ops.squeeze(pooled, 0), indices[0]
+    return (pooled, Tensor(indices)) if return_indices else pooled
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """The mean of each window: its sum (a conv2d of every channel with a window of ones) over
+
+        divisor = divisor_override, or the window's element count: inside the zero-padded
+                  input (count_include_pad=True), or inside the input itself (False),
+
+    PyTorch's CPU rule; with ceil_mode a last window may run past the padded input, and counts
+    only what lies within it. When every divisor is the same the window holds 1 / divisor.
+    """
     op = "avg_pool2d"
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-d input (N, C, H, W), got shape {x.shape}")
-    kernel_size = pair(kernel_size, "kernel_size", op)
-    stride = kernel_size if stride is None else pair(stride, "stride", op)
-    padding = pair(padding, "padding", op)
-    if any(2 * p > k for p, k in zip(padding, kernel_size)):
-        raise ValueError(f"{op}: padding {padding} must be at most half the kernel {kernel_size}")
-    n, c, h, w = x.shape
-    kh, kw = kernel_size
-    window = Tensor(x.xp.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype))
-    pooled = conv_ops.conv2d(x.reshape(n * c, 1, h, w), window, stride=stride, padding=padding)
-    return pooled.reshape(n, c, pooled.shape[2], pooled.shape[3])
+    geometry = pool_ops.pool_geometry(op, kernel_size, stride, padding)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool):
+            raise TypeError(f"{op}: divisor_override must be None or an int, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must not be zero")
+    batch, added = _as_batch(x, op)
+    n, c, h, w = batch.shape
+    kernel, stride, padding, _ = geometry
+    out_size = pool_ops.pool_output_shape(op, (h, w), geometry, ceil_mode)
+    divisors = pool_ops.avg_pool2d_divisors((h, w), kernel, stride, padding, out_size, count_include_pad,
+                                            divisor_override)
+    planes = batch.reshape(n * c, 1, h, w)
+    beyond = tuple(max(0, (o - 1) * s + k - (size + 2 * p))  # ceil_mode: zeros so conv2d reaches the last windows
+                   for size, k, s, p, o in zip((h, w), kernel, stride, padding, out_size))
+    if any(beyond):
+        planes = shape_ops.pad(planes, ((0, 0), (0, 0), (0, beyond[0]), (0, beyond[1])))
+    uniform = divisors.min() == divisors.max()
+    window = Tensor(x.xp.full((1, 1) + kernel, 1.0 / divisors.flat[0] if uniform else 1.0, dtype=x.dtype))
+    pooled = conv_ops.conv2d(planes, window, stride=stride, padding=padding)
+    if not uniform:
+        pooled = pooled / Tensor(x.xp.asarray(divisors, dtype=x.dtype))
+    pooled = pooled.reshape((n, c) + out_size)
+    return shape_ops.squeeze(pooled, 0) if added else pooled
 
 
 def upsample_nearest(x, scale_factor):
@@ -113,26 +251,117 @@ def upsample_nearest(x, scale_factor):
     return x.reshape(n, c, h * sh, w * sw)
 
 
-def interpolate(x, scale_factor, mode="nearest"):
-    """PyTorch's F.interpolate for mode='nearest' with integer scale factors."""
-    if mode != "nearest":
-        raise ValueError(f"interpolate: mode {mode!r} is not available; expected 'nearest'")
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """PyTorch's F.interpolate of a 4-d input, mode "nearest" or "bilinear".
+
+    ``size`` (Ho, Wo), or ``scale_factor``: Ho = int(H * scale), and the source index then uses
+    1 / scale as PyTorch does (not H / Ho). nearest: src = min(floor(dst * r), H - 1) in float32
+    (``pool.nearest_source_indices``), a repeat for integer factors, else a slice or a gather.
+    bilinear: along W then H, y = M x with two weights a row (``pool.linear_source_weights``;
+    align_corners=None means False), a product with a constant matrix, so all derivatives exist.
+
+    Not available: recompute_scale_factor and antialias (their defaults are what this computes),
+    the other modes, and 3-d or 5-d inputs. A NaN or inf in a row spreads along the matrix
+    product of bilinear mode to that whole output row (0 * inf), where PyTorch reads two pixels.
+    """
+    op = "interpolate"
+    align_corners = pool_ops.check_resample_options(op, size, scale_factor, mode, align_corners)
     if x.ndim != 4:
-        raise ValueError(f"interpolate: expected a 4-d input (N, C, H, W), got shape {x.shape}")
-    factors = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
-    if any(float(f) != int(f) for f in factors):
-        raise ValueError(f"interpolate: scale_factor must be integers, got {scale_factor}")
-    return upsample_nearest(x, tuple(int(f) for f in factors))
+        raise ValueError(f"{op}: expected a 4-d input (N, C, H, W), got shape {x.shape} "
+                         f"(3-d and 5-d inputs are not available)")
+    out_size, scales = pool_ops.resample_output_size(op, x.shape[2:], size, scale_factor)
+    if mode == "nearest":
+        return _interpolate_nearest(x, out_size, scales)
+    return _interpolate_bilinear(x, out_size, scales, align_corners)
 
 
-def pad(x, padding, value=0.0):
-    """PyTorch's F.pad (constant): ``padding`` = (left, right, top, bottom, ...) from the last axis."""
-    if len(padding) % 2 or len(padding) // 2 > x.ndim:
-        raise ValueError(f"pad: padding must have an even length of at most 2*{x.ndim}, got {padding}")
-    width = [(0, 0)] * x.ndim
-    for i in range(len(padding) // 2):
-        width[x.ndim - 1 - i] = (padding[2 * i], padding[2 * i + 1])
-    return shape_ops.pad(x, tuple(width), value=value)
+def _interpolate_nearest(x, out_size, scales):
+    """x at PyTorch's nearest source rows and columns: one repeat (reshape + broadcast) when both
+    are integer factors, else along each axis a copy, a basic slice or a gather."""
+    sources = [pool_ops.nearest_source_indices(n, o, s) for n, o, s in zip(x.shape[2:], out_size, scales)]
+    factors = tuple(o // n for n, o in zip(x.shape[2:], out_size))
+    if all(o == f * n and (index == numpy.arange(o) // f).all()
+           for n, o, f, index in zip(x.shape[2:], out_size, factors, sources)):
+        return upsample_nearest(x, factors)
+    for axis, index in zip((2, 3), sources):
+        x = _take_along(x, axis, index)
+    return x
+
+
+def _take_along(x, axis, index):
+    """x[..., index, ...] along ``axis``: x itself for every row in order, a basic slice for evenly
+    spaced rows (its backward assigns, never adds), else a gather of the integer array."""
+    if len(index) == x.shape[axis] and (index == numpy.arange(len(index))).all():
+        return x
+    steps = numpy.diff(index)
+    if len(index) == 1 or (steps[0] > 0 and (steps == steps[0]).all()):
+        step = int(steps[0]) if len(index) > 1 else 1
+        part = slice(int(index[0]), int(index[-1]) + 1, step)
+    else:
+        part = x.xp.asarray(index)
+    return shape_ops.getitem(x, (slice(None),) * axis + (part,))
+
+
+def _interpolate_bilinear(x, out_size, scales, align_corners):
+    """Linear interpolation along W, then along H (ATen's order): y = M_h x M_w^T, each M an
+    (out, in) matrix with two weights a row; an axis whose size does not change is copied."""
+    (h, w), (ho, wo) = x.shape[2:], out_size
+    if wo != w:
+        along_w = pool_ops.linear_resample_matrix(w, wo, align_corners, scales[1], x.dtype)
+        x = linalg.matmul(x, Tensor(x.xp.asarray(along_w.T)))  # (N, C, H, W) @ (W, Wo)
+    if ho != h:
+        along_h = pool_ops.linear_resample_matrix(h, ho, align_corners, scales[0], x.dtype)
+        x = linalg.matmul(Tensor(x.xp.asarray(along_h)), x)  # (Ho, H) @ (N, C, H, Wo)
+    return x
+
+
+def _shuffle_factor(value, name, op):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be a positive int, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{op}: {name} must be a positive int, got {value}")
+    return int(value)
+
+
+def pixel_shuffle(x, upscale_factor):
+    """(*, C r^2, H, W) -> (*, C, H r, W r):  y[..., c, h r + i, w r + j] = x[..., c r^2 + i r + j, h, w]
+    (Shi et al. 2016, sub-pixel convolution): reshape, permute, reshape."""
+    op = "pixel_shuffle"
+    r = _shuffle_factor(upscale_factor, "upscale_factor", op)
+    if x.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dimensions (*, C, H, W), got shape {x.shape}")
+    *batch, channels, h, w = x.shape
+    if channels % (r * r):
+        raise ValueError(f"{op}: the channel axis (size {channels}) must be divisible by upscale_factor^2 = "
+                         f"{r * r}, got shape {x.shape}")
+    batch, k = tuple(batch), len(batch)
+    y = x.reshape(batch + (channels // (r * r), r, r, h, w))
+    y = shape_ops.permute(y, tuple(range(k + 1)) + (k + 3, k + 1, k + 4, k + 2))  # (*, C, H, r, W, r)
+    return y.reshape(batch + (channels // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(x, downscale_factor):
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle:
+    y[..., c r^2 + i r + j, h, w] = x[..., c, h r + i, w r + j]: reshape, permute, reshape."""
+    op = "pixel_unshuffle"
+    r = _shuffle_factor(downscale_factor, "downscale_factor", op)
+    if x.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dimensions (*, C, H, W), got shape {x.shape}")
+    *batch, channels, h, w = x.shape
+    if h % r or w % r:
+        raise ValueError(f"{op}: height and width must be divisible by downscale_factor {r}, got shape {x.shape}")
+    batch, k = tuple(batch), len(batch)
+    y = x.reshape(batch + (channels, h // r, r, w // r, r))
+    y = shape_ops.permute(y, tuple(range(k + 1)) + (k + 2, k + 4, k + 1, k + 3))  # (*, C, r, r, H, W)
+    return y.reshape(batch + (channels * r * r, h // r, w // r))
+
+
+def pad(x, pad, mode="constant", value=None):
+    """PyTorch's F.pad: ``pad = (left, right, top, bottom, front, back)`` from the last axis,
+    ``mode`` "constant" (filled with ``value``, default 0), "reflect", "replicate" or
+    "circular"; a negative pad crops. The rules and errors are those of
+    ``scratchgan.ops.padding.pad``."""
+    return padding_ops.pad(x, pad, mode=mode, value=value)
 
 
 def gumbel_softmax(logits, tau=1.0, hard=False, dim=-1, noise=None):

@@ -120,7 +120,7 @@ def dcgan_init_(model, std=0.02):
     from scratchgan.nn import layers
 
     for module in model.modules():
-        if isinstance(module, (layers.Conv2d, layers.ConvTranspose2d, layers.Linear)):
+        if isinstance(module, (layers._ConvNd, layers.Linear)):  # 1-d and 2-d, plain and transposed
             normal_(module.weight, 0.0, std)
             if module.bias is not None:
                 zeros_(module.bias)

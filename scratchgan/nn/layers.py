@@ -11,7 +11,9 @@ from scratchgan.autograd.tensor import DEFAULT_FLOAT, Tensor
 from scratchgan.nn import functional as F
 from scratchgan.nn import init
 from scratchgan.nn.module import Module, Parameter
-from scratchgan.ops._common import pair
+from scratchgan.ops import pool as pool_ops
+from scratchgan.ops._common import check_axis, pair
+from scratchgan.ops.conv import single
 
 
 def _empty(shape, dtype):
@@ -44,63 +46,139 @@ class Linear(Module):
 
 
 class _ConvNd(Module):
+    """What the convolution layers share, as PyTorch's ``_ConvNd``: the checks of groups and
+    padding, the weight (out, in / groups, *kernel), or (in, out / groups, *kernel) when
+    transposed, and the default init, whose fan_in is the weight's ``shape[1] * prod(kernel)``
+    (in / groups, or out / groups when transposed, as PyTorch). Unlike PyTorch, an unbatched
+    input is refused and padding_mode is always zeros."""
+
+    spatial = 2  # spatial axes: 1 for (N, C, L), 2 for (N, C, H, W)
+    transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                 dtype, output_padding=0):
+        super().__init__()
+        name = type(self).__name__
+        as_tuple = single if self.spatial == 1 else pair
+        if not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+        for what, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if channels % groups:
+                raise ValueError(f"{name}: {what} ({channels}) must be divisible by groups ({groups})")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = as_tuple(kernel_size, "kernel_size", name)
+        self.stride = as_tuple(stride, "stride", name)
+        self.padding = self._checked_padding(name, padding, as_tuple)
+        self.dilation = as_tuple(dilation, "dilation", name)
+        if self.transposed:
+            self.output_padding = as_tuple(output_padding, "output_padding", name)
+            channels = (in_channels, out_channels // groups)
+        else:
+            channels = (out_channels, in_channels // groups)
+        self.weight = Parameter(_empty(channels + self.kernel_size, dtype))
+        self.bias = Parameter(_empty((out_channels,), dtype)) if bias else None
+        init.default_layer_init_(self.weight, self.bias)
+
+    def _checked_padding(self, name, padding, as_tuple):
+        """A tuple of ints, or PyTorch's "same"/"valid" for a convolution (kept as the string)."""
+        if not isinstance(padding, str):
+            return as_tuple(padding, "padding", name)
+        if self.transposed:
+            raise ValueError(f"{name}: padding must be an int or a tuple of ints, got {padding!r}")
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{name}: invalid padding string {padding!r}, should be one of 'same', 'valid'")
+        if padding == "same" and any(s != 1 for s in self.stride):  # self.stride is set first
+            raise ValueError(f"{name}: padding='same' is not supported for strided convolutions (stride {self.stride})")
+        return padding
+
     def _check_input(self, x):
-        if x.ndim != 4:
-            raise ValueError(f"{self.signature()}: expected a 4-d input (N, C, H, W), got shape {x.shape}")
+        if x.ndim != self.spatial + 2:
+            layout = "(N, C, L)" if self.spatial == 1 else "(N, C, H, W)"
+            raise ValueError(f"{self.signature()}: expected a {self.spatial + 2}-d input {layout}, got shape {x.shape}")
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f"{self.signature()}: input has {x.shape[1]} channels, expected {self.in_channels}"
             )
 
     def signature(self):
-        kernel = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
+        kernel = self.kernel_size[0] if len(set(self.kernel_size)) == 1 else self.kernel_size
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, {kernel})"
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        """PyTorch's: the defaults (padding 0, dilation 1, output_padding 0, groups 1, a bias) left out."""
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self.spatial:
+            text += f", padding={self.padding}"
+        if self.dilation != (1,) * self.spatial:
+            text += f", dilation={self.dilation}"
+        if self.transposed and self.output_padding != (0,) * self.spatial:
+            text += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
 
 
 class Conv2d(_ConvNd):
-    """2-d convolution; weight (out_channels, in_channels, kh, kw)."""
+    """2-d convolution; weight (out_channels, in_channels / groups, kh, kw); padding also
+    "same" or "valid"."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, dtype=None):
-        super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
-        self.stride = pair(stride, "stride", "Conv2d")
-        self.padding = pair(padding, "padding", "Conv2d")
-        self.dilation = pair(dilation, "dilation", "Conv2d")
-        self.weight = Parameter(_empty((out_channels, in_channels) + self.kernel_size, dtype))
-        self.bias = Parameter(_empty((out_channels,), dtype)) if bias else None
-        init.default_layer_init_(self.weight, self.bias)
+                 groups=1, bias=True, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype)
 
     def forward(self, x):
         self._check_input(x)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv1d(_ConvNd):
+    """1-d convolution of (N, C, L); weight (out_channels, in_channels / groups, k); padding
+    also "same" or "valid"."""
+
+    spatial = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype)
+
+    def forward(self, x):
+        self._check_input(x)
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 class ConvTranspose2d(_ConvNd):
-    """2-d transposed convolution; weight (in_channels, out_channels, kh, kw)."""
+    """2-d transposed convolution; weight (in_channels, out_channels / groups, kh, kw)."""
+
+    transposed = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, bias=True, dilation=1, dtype=None):
-        super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = pair(kernel_size, "kernel_size", "ConvTranspose2d")
-        self.stride = pair(stride, "stride", "ConvTranspose2d")
-        self.padding = pair(padding, "padding", "ConvTranspose2d")
-        self.output_padding = pair(output_padding, "output_padding", "ConvTranspose2d")
-        self.dilation = pair(dilation, "dilation", "ConvTranspose2d")
-        self.weight = Parameter(_empty((in_channels, out_channels) + self.kernel_size, dtype))
-        self.bias = Parameter(_empty((out_channels,), dtype)) if bias else None
-        init.default_layer_init_(self.weight, self.bias)
+                 output_padding=0, groups=1, bias=True, dilation=1, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         dtype, output_padding)
 
     def forward(self, x):
         self._check_input(x)
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.dilation)
+                                  self.output_padding, self.groups, self.dilation)
+
+
+class ConvTranspose1d(_ConvNd):
+    """1-d transposed convolution of (N, C, L); weight (in_channels, out_channels / groups, k)."""
+
+    spatial = 1
+    transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         dtype, output_padding)
+
+    def forward(self, x):
+        self._check_input(x)
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
 
 
 def _register_affine(module, num_features, affine, dtype):
@@ -113,6 +191,19 @@ def _register_affine(module, num_features, affine, dtype):
         module.register_parameter("bias", None)
 
 
+def register_running_stats(module, num_features, track_running_stats, dtype):
+    """A normalisation layer's ``running_mean`` (zeros), ``running_var`` (ones) and
+    ``num_batches_tracked`` buffers, or None for the three, as PyTorch registers them."""
+    if track_running_stats:
+        module.register_buffer("running_mean", Tensor(_empty((num_features,), dtype)))
+        module.register_buffer("running_var", Tensor(_empty((num_features,), dtype) + 1))
+        module.register_buffer("num_batches_tracked", Tensor(numpy.array(0, dtype=numpy.int64)))
+    else:
+        module.register_buffer("running_mean", None)
+        module.register_buffer("running_var", None)
+        module.register_buffer("num_batches_tracked", None)
+
+
 class _BatchNorm(Module):
     expected_ndims: tuple = ()
 
@@ -122,14 +213,7 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         _register_affine(self, num_features, affine, dtype)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(_empty((num_features,), dtype)))
-            self.register_buffer("running_var", Tensor(_empty((num_features,), dtype) + 1))
-            self.register_buffer("num_batches_tracked", Tensor(numpy.array(0, dtype=numpy.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        register_running_stats(self, num_features, track_running_stats, dtype)
 
     def forward(self, x):
         if x.ndim not in self.expected_ndims or x.shape[1] != self.num_features:
@@ -413,7 +497,7 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, x):
-        dim = self.dim % x.ndim
+        dim = check_axis(self.dim, x.ndim, "Unflatten", "dim")
         size = 1
         for n in self.unflattened_size:
             size *= n
@@ -426,29 +510,46 @@ class Unflatten(Module):
 
 
 class AvgPool2d(Module):
-    """Mean over each kh x kw window, stride = kernel_size by default (count_include_pad=True)."""
+    """Mean over each kh x kw window, stride = kernel_size by default; the divisor is the
+    window's size in the padded input (count_include_pad), in the input, or divisor_override."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        pool_ops.pool_geometry("AvgPool2d", kernel_size, stride, padding)  # refuse bad values now
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class Upsample(Module):
-    """Nearest-neighbour upsampling by an integer scale factor."""
+    """F.interpolate as a layer: mode "nearest" or "bilinear", to ``size`` or by ``scale_factor``
+    (stored as floats, as PyTorch). recompute_scale_factor is not available."""
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest"):
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
         super().__init__()
-        if size is not None or scale_factor is None:
-            raise ValueError("Upsample: give scale_factor (an integer); size= is not available")
-        if mode != "nearest":
-            raise ValueError(f"Upsample: mode {mode!r} is not available; expected 'nearest'")
-        self.scale_factor, self.mode = scale_factor, mode
+        pool_ops.check_resample_options("Upsample", size, scale_factor, mode, align_corners)
+        self.size, self.mode, self.align_corners = size, mode, align_corners
+        if isinstance(scale_factor, tuple):
+            self.scale_factor = tuple(float(factor) for factor in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor else None
 
     def forward(self, x):
-        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+
+    def extra_repr(self):
+        if self.scale_factor is not None:
+            return f"scale_factor={self.scale_factor!r}, mode={self.mode!r}"
+        return f"size={self.size!r}, mode={self.mode!r}"
 
 
 class Sequential(Module):

@@ -11,6 +11,7 @@ import numpy
 
 from scratchgan.autograd.function import Function
 from scratchgan.ops import reduce as reduce_ops
+from scratchgan.ops._common import check_axis
 
 
 class Reshape(Function):
@@ -139,16 +140,21 @@ def transpose(x, *axes):
         axes = tuple(axes[0])
     if not axes:
         axes = tuple(reversed(range(x.ndim)))
-    if sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+    if len(axes) != x.ndim:
         raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} dimensions")
-    axes = tuple(a % x.ndim for a in axes)
-    return Transpose.apply(x, axes=axes)
+    checked = tuple(check_axis(a, x.ndim, "transpose") for a in axes)
+    if sorted(checked) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} dimensions")
+    return Transpose.apply(x, axes=checked)
 
 
 permute = transpose
 
 
 def swapaxes(x, axis1, axis2):
+    axis1, axis2 = check_axis(axis1, x.ndim, "swapaxes", "axis1"), check_axis(axis2, x.ndim, "swapaxes", "axis2")
+    if x.ndim == 0:
+        return x
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, tuple(axes))
@@ -180,7 +186,10 @@ def flatten(x, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one (PyTorch's flatten)."""
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = start_dim % x.ndim, end_dim % x.ndim
+    start = check_axis(start_dim, x.ndim, "flatten", "start_dim")
+    end = check_axis(end_dim, x.ndim, "flatten", "end_dim")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = 1
     for n in x.shape[start:end + 1]:
         merged *= n
@@ -188,10 +197,14 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def squeeze(x, axis=None):
+    """Remove axes of size 1 (all of them, or the named ones); a 0-d tensor's axis 0 or -1 is
+    the tensor itself, as PyTorch."""
     if axis is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    axes = {a % x.ndim for a in axes}
+    axes = {check_axis(a, x.ndim, "squeeze") for a in axes}
+    if x.ndim == 0:
+        return x
     for a in axes:
         if x.shape[a] != 1:
             raise ValueError(f"squeeze: axis {a} has size {x.shape[a]}, expected 1")
@@ -199,7 +212,8 @@ def squeeze(x, axis=None):
 
 
 def unsqueeze(x, axis):
-    axis = axis % (x.ndim + 1)
+    """Insert an axis of size 1 before ``axis`` (in [-ndim - 1, ndim], as PyTorch)."""
+    axis = check_axis(axis, x.ndim, "unsqueeze", new_axis=True)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
@@ -228,7 +242,9 @@ def concatenate(tensors, axis=0):
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
     ndim = tensors[0].ndim
-    axis = axis % ndim
+    if ndim == 0:
+        raise ValueError("concatenate: 0-d tensors cannot be concatenated; stack them instead")
+    axis = check_axis(axis, ndim, "concatenate")
     for position, tensor in enumerate(tensors):
         if tensor.ndim != ndim or any(
             tensor.shape[i] != tensors[0].shape[i] for i in range(ndim) if i != axis
@@ -250,7 +266,7 @@ def stack(tensors, axis=0):
             raise ValueError(
                 f"stack: tensor {position} has shape {tensor.shape}, expected {tensors[0].shape}"
             )
-    axis = axis % (tensors[0].ndim + 1)
+    axis = check_axis(axis, tensors[0].ndim, "stack", new_axis=True)
     return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
 
 

@@ -32,13 +32,18 @@ class Adam(Optimizer):
                                       maximize=maximize))
 
     def _check_hyperparameters(self, group):
-        require_finite_non_negative("Adam", group, "lr", "eps", "weight_decay")
+        owner = type(self).__name__  # Adam, or AdamW sharing these checks
+        require_finite_non_negative(owner, group, "lr", "eps", "weight_decay")
         betas = tuple(group["betas"])
         if len(betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {group['betas']}")
+            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {group['betas']}")
         for index, beta in enumerate(betas):
             if not (isinstance(beta, numbers.Real) and 0.0 <= beta < 1.0):  # NaN fails too
-                raise ValueError(f"Adam: betas[{index}] must be a number in [0, 1), got betas={betas}")
+                raise ValueError(f"{owner}: betas[{index}] must be a number in [0, 1), got betas={betas}")
+
+    def _apply_weight_decay(self, group, param, grad):
+        """Adam's L2 decay: the gradient becomes g + wd p (AdamW overrides this with decoupled decay)."""
+        return grad + group["weight_decay"] * param.data
 
     def _state_keys(self, group):
         keys = {"step": COUNT, "exp_avg": ARRAY, "exp_avg_sq": ARRAY}
@@ -53,7 +58,7 @@ class Adam(Optimizer):
                 if group["maximize"]:
                     grad = -grad
                 if group["weight_decay"]:
-                    grad = grad + group["weight_decay"] * param.data
+                    grad = self._apply_weight_decay(group, param, grad)
                 if not state:
                     state["step"] = 0
                     state["exp_avg"] = xp.zeros_like(param.data)
