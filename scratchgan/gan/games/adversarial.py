@@ -70,6 +70,8 @@ class AdversarialGame(Game):
         self.instance_noise = (tricks.InstanceNoise(c.instance_noise, c.instance_noise_steps)
                                if c.instance_noise else None)
         self.penalty_weight = c.penalty_weight if c.penalty_weight is not None else PENALTY_WEIGHTS.get(c.penalty)
+        # none, weight_clipping (after the step) and spectral_norm (in the model) are not registry entries
+        self.penalty_term = penalties.get(c.penalty) if c.penalty in penalties.names() else None
 
     @property
     def generator(self):
@@ -194,16 +196,13 @@ class AdversarialGame(Game):
         return self.loss.discriminator(real_out, fake_out)
 
     def penalty(self, real, fake, real_condition=None, fake_condition=None):
-        name = self.config.penalty
-        if name == "gradient_penalty":  # interpolates take the real batch's condition
-            return penalties.gradient_penalty(self.critic(real_condition), real, fake)
-        if name == "dragan":
-            return penalties.dragan_penalty(self.critic(real_condition), real)
-        if name == "r1":
-            return penalties.r1_penalty(self.critic(real_condition), real)
-        if name == "r2":
-            return penalties.r2_penalty(self.critic(fake_condition), fake)
-        return None  # none, weight_clipping (after the step), spectral_norm (in the model)
+        """The registry's penalty of ``config.penalty`` on the critic, or None."""
+        if self.penalty_term is None:
+            return None
+        # a penalty on the fake batch alone (R2) sees the fakes' condition; interpolates and
+        # everything else take the real batch's
+        condition = fake_condition if self.penalty_term.reads == "fake" else real_condition
+        return self.penalty_term(self.critic(condition), real, fake)
 
     def generator_loss(self):
         """(G's total loss, logs): the adversarial loss ("g_loss") plus the family's own term."""
