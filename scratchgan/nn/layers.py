@@ -55,8 +55,8 @@ class _ConvNd(Module):
     spatial = 2  # spatial axes: 1 for (N, C, L), 2 for (N, C, H, W)
     transposed = False
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                 dtype, output_padding=0):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, dtype=None, output_padding=0):  # Conv1d/Conv2d's order, PyTorch's
         super().__init__()
         name = type(self).__name__
         as_tuple = single if self.spatial == 1 else pair
@@ -78,6 +78,13 @@ class _ConvNd(Module):
         self.weight = Parameter(_empty(channels + self.kernel_size, dtype))
         self.bias = Parameter(_empty((out_channels,), dtype)) if bias else None
         init.default_layer_init_(self.weight, self.bias)
+
+    def forward(self, x):
+        self._check_input(x)
+        if self.transposed:
+            return self.functional(x, self.weight, self.bias, self.stride, self.padding,
+                                   self.output_padding, self.groups, self.dilation)
+        return self.functional(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def _checked_padding(self, name, padding, as_tuple):
         """A tuple of ints, or PyTorch's "same"/"valid" for a convolution (kept as the string)."""
@@ -124,13 +131,7 @@ class Conv2d(_ConvNd):
     """2-d convolution; weight (out_channels, in_channels / groups, kh, kw); padding also
     "same" or "valid"."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype)
-
-    def forward(self, x):
-        self._check_input(x)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+    functional = staticmethod(F.conv2d)
 
 
 class Conv1d(_ConvNd):
@@ -138,18 +139,11 @@ class Conv1d(_ConvNd):
     also "same" or "valid"."""
 
     spatial = 1
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype)
-
-    def forward(self, x):
-        self._check_input(x)
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+    functional = staticmethod(F.conv1d)
 
 
-class ConvTranspose2d(_ConvNd):
-    """2-d transposed convolution; weight (in_channels, out_channels / groups, kh, kw)."""
+class _ConvTransposeNd(_ConvNd):
+    """The transposed layers' constructor, in PyTorch's argument order."""
 
     transposed = True
 
@@ -158,27 +152,18 @@ class ConvTranspose2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          dtype, output_padding)
 
-    def forward(self, x):
-        self._check_input(x)
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-d transposed convolution; weight (in_channels, out_channels / groups, kh, kw)."""
+
+    functional = staticmethod(F.conv_transpose2d)
 
 
-class ConvTranspose1d(_ConvNd):
+class ConvTranspose1d(_ConvTransposeNd):
     """1-d transposed convolution of (N, C, L); weight (in_channels, out_channels / groups, k)."""
 
     spatial = 1
-    transposed = True
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         dtype, output_padding)
-
-    def forward(self, x):
-        self._check_input(x)
-        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.groups, self.dilation)
+    functional = staticmethod(F.conv_transpose1d)
 
 
 def _register_affine(module, num_features, affine, dtype):
