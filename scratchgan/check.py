@@ -13,11 +13,12 @@ is its form for a module's forward.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import numpy
 
+from scratchgan import _frameworks
+from scratchgan._frameworks import from_flax_kernel  # noqa: F401  public: check.from_flax_kernel
 from scratchgan.autograd import engine
 from scratchgan.autograd.tensor import Tensor
 
@@ -141,13 +142,19 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
 # -- parity with PyTorch --------------------------------------------------------------------
 RELATIVE_FLOOR = 1e-12  # relative errors are taken against at least this fraction of a row's scale
 MISSING_STATUSES = ("no gradient: ours", "no gradient: theirs")
+#: a gradient row whose entries are all within this many units in the last place of the largest
+#: entry of its order (every "grad" row, or every "grad2" row) is zero to rounding: an exact
+#: zero of the maths (a critic's last bias under a shift-invariant loss) computed as a sum of
+#: cancelling terms. It counts as zero, so it compares equal to None or 0 on the other side.
+ROUNDING_ULPS = 64
 
 
 @dataclass
 class ParityRow:
-    """One compared quantity. ``status``: "compared", "both zero" (None or exactly 0 on both
-    sides), "zero: ours" / "zero: theirs" (exactly 0 on one side only), "no gradient: ours" /
-    "no gradient: theirs" (None on one side, nonzero on the other) or "shape differs"."""
+    """One compared quantity. ``status``: "compared", "both zero" (None, exactly 0 or zero to
+    rounding on both sides, see ROUNDING_ULPS), "zero: ours" / "zero: theirs" (zero on one side
+    only), "no gradient: ours" / "no gradient: theirs" (None on one side, nonzero on the other)
+    or "shape differs"."""
 
     name: str
     shape: tuple
@@ -198,11 +205,15 @@ def _ratio_and_factor(ours, theirs):
     return ratio, (ratio if misfit <= 1e-8 * scaled else float("nan"))
 
 
-def _compare_arrays(name, ours, theirs, shape=()):
+def _compare_arrays(name, ours, theirs, shape=(), zero_level=0.0):
     """The ``ParityRow`` of one quantity; ``ours`` or ``theirs`` may be None (no gradient),
-    ``shape`` is the row's shape when both are."""
+    ``shape`` is the row's shape when both are. A side whose entries are all at most
+    ``zero_level`` in magnitude counts as zero."""
     as_array = lambda a: None if a is None else numpy.asarray(a, dtype=numpy.float64)  # noqa: E731
     ours, theirs = as_array(ours), as_array(theirs)
+    if zero_level > 0:
+        rounded = lambda a: a if a is None or _max_abs(a) > zero_level else numpy.zeros_like(a)  # noqa: E731
+        ours, theirs = rounded(ours), rounded(theirs)
     status = _status(ours, theirs)
     present = theirs if theirs is not None else ours
     shape = tuple(shape) if present is None else tuple(present.shape)
@@ -226,9 +237,10 @@ class ParityReport:
 
     rows: dict = field(default_factory=dict)
 
-    def add(self, name, ours, theirs, shape=()):
-        """Compare ``ours`` with ``theirs`` (arrays, numbers, or None for a missing gradient)."""
-        self.rows[name] = _compare_arrays(name, ours, theirs, shape)
+    def add(self, name, ours, theirs, shape=(), zero_level=0.0):
+        """Compare ``ours`` with ``theirs`` (arrays, numbers, or None for a missing gradient);
+        a side with every entry at most ``zero_level`` in magnitude counts as zero."""
+        self.rows[name] = _compare_arrays(name, ours, theirs, shape, zero_level)
         return self.rows[name]
 
     def __getitem__(self, name):
@@ -303,249 +315,107 @@ class ParityReport:
         return "\n".join(lines + ["", self.summary()])
 
 
-# -- replaying the other framework's random draws --------------------------------------------
-TORCH_RANDOM_FUNCTIONS = ("rand", "randn", "rand_like", "randn_like", "randint", "randint_like",
-                          "normal", "bernoulli", "randperm")
-TORCH_RANDOM_METHODS = ("uniform_", "normal_")  # torch.Tensor methods, recorded after filling
-NUMPY_RANDOM_FUNCTIONS = ("rand", "randn", "random", "random_sample", "uniform", "normal",
-                          "standard_normal", "randint", "choice", "permutation", "binomial",
-                          "poisson", "exponential", "laplace", "beta", "gamma")
-GENERATOR_METHODS = ("random", "uniform", "normal", "standard_normal", "integers", "choice",
-                     "permutation", "binomial", "poisson", "exponential", "laplace", "beta", "gamma")
-
-
-class _RandomRecorder:
-    """Wraps the random functions listed above while active; ``draws`` holds their results
-    as NumPy arrays in call order. A draw made inside another recorded call is not repeated."""
-
-    def __init__(self, torch):
-        self.torch, self.draws, self._saved, self._depth = torch, [], [], 0
-
-    def _recording(self, function, result_of=None):
-        def recorded(*args, **kwargs):
-            self._depth += 1
-            try:
-                result = function(*args, **kwargs)
-            finally:
-                self._depth -= 1
-            if self._depth == 0:
-                drawn = result if result_of is None else args[0]
-                if isinstance(drawn, self.torch.Tensor):
-                    drawn = drawn.detach().cpu().numpy()
-                self.draws.append(numpy.array(drawn, copy=True))
-            return result
-        return recorded
-
-    def _replace(self, owner, name, replacement):
-        self._saved.append((owner, name, owner.__dict__.get(name, _ABSENT)))
-        setattr(owner, name, replacement)
-
-    def __enter__(self):
-        torch = self.torch
-        for name in TORCH_RANDOM_FUNCTIONS:
-            self._replace(torch, name, self._recording(getattr(torch, name)))
-        for name in TORCH_RANDOM_METHODS:
-            self._replace(torch.Tensor, name, self._recording(getattr(torch.Tensor, name), result_of="self"))
-        for name in NUMPY_RANDOM_FUNCTIONS:
-            self._replace(numpy.random, name, self._recording(getattr(numpy.random, name)))
-        self._replace(numpy.random, "default_rng", self._recording_default_rng(numpy.random.default_rng))
-        return self
-
-    def _recording_default_rng(self, default_rng):
-        # Generator is an immutable extension type, so its methods cannot be wrapped in place:
-        # generators made while recording are instances of a subclass that records instead
-        recorder = self
-        methods = {name: (lambda name: lambda generator, *args, **kwargs: recorder._recording(
-            getattr(numpy.random.Generator, name))(generator, *args, **kwargs))(name)
-            for name in GENERATOR_METHODS}
-        recording_generator = type("RecordingGenerator", (numpy.random.Generator,), methods)
-
-        def recording_default_rng(seed=None):
-            return recording_generator(default_rng(seed).bit_generator)
-        return recording_default_rng
-
-    def __exit__(self, *exc):
-        for owner, name, original in reversed(self._saved):
-            if original is _ABSENT:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, original)
-        self._saved.clear()
-        return False
-
-
-_ABSENT = object()
-
-
 # -- compare_functions -------------------------------------------------------------------------
-def _split_inputs(inputs, constants, caller):
-    """[(row name, key, array or value, differentiable)], and whether keys are keyword names."""
+def _inputs(inputs, constants, caller):
+    """The ``_frameworks.Inputs`` of a sequence (positional) or dict (keyword) of values."""
     keyword = isinstance(inputs, dict)
+    if not keyword and not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"{caller}: inputs must be a list, tuple or dict of arrays and values, "
+                        f"got {type(inputs).__name__}")
     items = list(inputs.items()) if keyword else list(enumerate(inputs))
     known = {key for key, _ in items} | set(range(len(items)))
     unknown = [c for c in constants if c not in known]
     if unknown:
         raise ValueError(f"{caller}: constants {unknown} name no input (inputs: {[k for k, _ in items]})")
-    split = []
-    for position, (key, value) in enumerate(items):
-        if isinstance(value, numpy.ndarray):
-            differentiable = (value.dtype.kind == "f" and key not in constants
-                              and position not in constants)
-        else:
-            differentiable = False  # Python numbers and other objects pass through unchanged
-        split.append((f"grad input {key}", key, value, differentiable))
-    return split, keyword
-
-
-def _copy_weights(their_module, module, caller):
-    """Load their state dict into ``module``, naming the first parameter that does not match."""
-    theirs = {k: v.detach().cpu().numpy() for k, v in their_module.state_dict().items()}
-    own = module.state_dict()
-    for name in list(theirs) + [n for n in own if n not in theirs]:
-        if name not in own or name not in theirs:
-            side = "scratchgan" if name not in own else "PyTorch"
-            raise KeyError(f"{caller}: parameter or buffer {name!r} is missing in the {side} module "
-                           f"(PyTorch has {sorted(theirs)}, scratchgan has {sorted(own)})")
-        if tuple(theirs[name].shape) != tuple(own[name].shape):
-            raise ValueError(f"{caller}: {name!r} has shape {tuple(theirs[name].shape)} in PyTorch "
-                             f"and {tuple(own[name].shape)} in scratchgan")
-    module.load_state_dict(theirs)
-
-
-def _call(function, module, values, keys, keyword, extra):
-    if keyword:
-        return function(module, **dict(zip(keys, values)), **extra)
-    return function(module, *values, **extra)
-
-
-def _torch_gradients(torch, loss, targets, create_graph):
-    if not isinstance(loss, torch.Tensor) or not loss.requires_grad or not targets:
-        return [None] * len(targets)
-    return list(torch.autograd.grad(loss, targets, create_graph=create_graph, allow_unused=True))
-
-
-def _our_gradients(loss, targets, create_graph):
-    if not isinstance(loss, Tensor) or not loss.requires_grad or not targets:
-        return [None] * len(targets)
-    return list(engine.grad(loss, targets, create_graph=create_graph, allow_unused=True))
-
-
-def _sum_of_squares(gradients):
-    """sum_i sum(g_i^2) over the gradients that exist, or None when none does."""
-    total = None
-    for gradient in gradients:
-        if gradient is not None:
-            term = (gradient * gradient).sum()
-            total = term if total is None else total + term
-    return total
-
-
-def _scalar(result, output, caller, side):
-    reduce = output if output is not None else (lambda y: y.sum())
-    loss = reduce(result)
-    if tuple(loss.shape) != ():
-        raise ValueError(f"{caller}: {side} reduced to shape {tuple(loss.shape)}, expected a scalar")
-    return loss
-
-
-def _as_array(tensor):
-    if tensor is None:
-        return None
-    return tensor.numpy() if isinstance(tensor, Tensor) else tensor.detach().cpu().numpy()
-
-
-def _run_side(side, function, module, inputs, keys, keyword, extra, gradients_of, context):
-    """Value, first-order and (optionally) second-order gradients of one framework's scalar."""
-    values, input_targets = inputs
-    parameters = _trainable(module)
-    result = _call(function, module, values, keys, keyword, extra)
-    loss = _scalar(result, context["output"], context["caller"], side)
-    targets = input_targets + [p for _, p in parameters]
-    first = gradients_of(loss, targets, context["second_order"])
-    second = None
-    if context["second_order"]:
-        penalty = _sum_of_squares(first[:len(input_targets)])
-        if penalty is None:  # no input gradient at all: differentiate the parameters' instead
-            penalty = _sum_of_squares(first[len(input_targets):])
-        second = gradients_of(penalty, targets, False)
-    return result, first, second, [(name, tuple(p.shape)) for name, p in parameters]
+    differentiable = [isinstance(value, numpy.ndarray) and value.dtype.kind == "f"
+                      and key not in constants and position not in constants
+                      for position, (key, value) in enumerate(items)]  # numbers pass through unchanged
+    return _frameworks.Inputs([v for _, v in items], [k for k, _ in items], differentiable, keyword)
 
 
 def compare_functions(theirs, ours, their_module, module, inputs, *, constants=(), output=None,
-                      capture_random=False, second_order=False, copy_weights=True):
-    """Compare a PyTorch computation ``theirs(their_module, *inputs)`` with its scratchgan twin
-    ``ours(module, *inputs)`` in one call; returns a ``ParityReport``.
+                      capture_random=False, second_order=False, copy_weights=True, framework=None,
+                      parameter_map=None):
+    """Compare a PyTorch or JAX computation ``theirs(their_module, *inputs)`` with its
+    scratchgan twin ``ours(module, *inputs)`` in one call; returns a ``ParityReport``.
 
     ``inputs``: a sequence (passed positionally) or a dict (passed as keywords) of NumPy
-    arrays and plain values. Floating arrays become tensors that require grad on both sides,
-    except the positions or names in ``constants`` (no gradient, no row); other arrays become
-    tensors without grad, and anything else (Python numbers) passes through unchanged.
-    Either module may be None (a pure function). ``output`` reduces each side's result to the
-    differentiated scalar (default: the sum, so a scalar result is used as is).
+    arrays and plain values. Floating arrays become tensors (JAX arrays) differentiated on
+    both sides, except the positions or names in ``constants`` (no gradient, no row); other
+    arrays become tensors without grad, and anything else (Python numbers) passes through
+    unchanged. Either module may be None (a pure function). ``output`` reduces each side's
+    result to the differentiated scalar (default: the sum, so a scalar result is used as is).
+
     Rows: the value, the gradient of every differentiable input ("grad input <key>") and of
-    every parameter ("grad <name>"); with ``second_order`` also "grad2 <key or name>", the
-    gradients of S = sum of squares of the input gradients (built with create_graph on both
-    sides; of the parameter gradients when no input has one), what a gradient penalty's update
-    differentiates. ``capture_random``: the draws ``theirs`` makes (see TORCH_RANDOM_FUNCTIONS,
-    TORCH_RANDOM_METHODS, NUMPY_RANDOM_FUNCTIONS and GENERATOR_METHODS, the last for generators
-    made with numpy.random.default_rng inside ``theirs``) are recorded as NumPy arrays in call
-    order and passed to ``ours`` as ``draws=[...]``. With ``copy_weights`` their state dict is
-    loaded into ``module`` first. A gradient missing on one side is a row, never an error.
+    every parameter ("grad <name>", scratchgan's names); with ``second_order`` also "grad2
+    <key or name>", the gradients of S = sum of squares of the input gradients (built with
+    create_graph on both sides; of the parameter gradients when no input has one), what a
+    gradient penalty's update differentiates. A gradient missing on one side is a row, never
+    an error.
+
+    ``capture_random``: the draws ``theirs`` makes (_frameworks.TORCH_RANDOM_FUNCTIONS and
+    TORCH_RANDOM_METHODS, JAX_RANDOM_FUNCTIONS, NUMPY_RANDOM_FUNCTIONS and, for generators
+    made with numpy.random.default_rng inside ``theirs``, GENERATOR_METHODS) are recorded as
+    NumPy arrays in call order and passed to ``ours`` as ``draws=[...]``.
+
+    ``framework``: "torch", "jax", or None (JAX when ``their_module`` is a tree of JAX arrays,
+    PyTorch otherwise). For JAX, ``their_module`` is a parameter tree: its floating leaves
+    are the parameters, named by their path ("params.Dense_0.kernel"), and the comparison
+    runs with float64 enabled. With ``copy_weights`` their weights are loaded into
+    ``module`` first (PyTorch: the state dict, buffers included). ``parameter_map``
+    {our name: their name, or (their name, to_ours)} pairs differently named parameters;
+    ``to_ours`` maps their array (and so their gradient) into scratchgan's layout, e.g.
+    ``from_flax_kernel``.
     """
-    return _compare(theirs, ours, their_module, module, inputs, constants, output, capture_random,
-                    second_order, copy_weights, "compare_functions", "value")
+    their_side = _frameworks.side(framework, their_module, "compare_functions")
+    return _compare(their_side, theirs, ours, their_module, module, inputs, constants, output,
+                    capture_random, second_order, copy_weights, parameter_map, "compare_functions", "value")
 
 
-def _trainable(module):
-    return [] if module is None else [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-
-
-def _compare(theirs, ours, their_module, module, inputs, constants, output, capture_random,
-             second_order, copy_weights, caller, value_name):
-    import torch  # test/benchmark dependency, imported only here
-
-    split, keyword = _split_inputs(inputs, constants, caller)
+def _compare(their_side, theirs, ours, their_module, module, inputs, constants, output, capture_random,
+             second_order, copy_weights, parameter_map, caller, value_name):
+    split = _inputs(inputs, constants, caller)
+    mapping = _frameworks._mapping(parameter_map, caller)
     if copy_weights and their_module is not None and module is not None:
-        _copy_weights(their_module, module, caller)
-    keys = [key for _, key, _, _ in split]
-    their_values = [torch.tensor(v, requires_grad=d) if isinstance(v, numpy.ndarray) else v
-                    for _, _, v, d in split]
-    our_values = [Tensor(v.copy(), requires_grad=d) if isinstance(v, numpy.ndarray) else v
-                  for _, _, v, d in split]
-    differentiable = [d for _, _, _, d in split]
-    pick = lambda values: [v for v, d in zip(values, differentiable) if d]  # noqa: E731
-    context = {"output": output, "caller": caller, "second_order": second_order}
-    recorder = _RandomRecorder(torch)
-    with recorder if capture_random else contextlib.nullcontext():
-        their_side = _run_side("theirs", theirs, their_module, (their_values, pick(their_values)), keys,
-                               keyword, {}, lambda l, t, c: _torch_gradients(torch, l, t, c), context)
-    extra = {"draws": recorder.draws} if capture_random else {}
-    our_side = _run_side("ours", ours, module, (our_values, pick(our_values)), keys, keyword, extra,
-                         _our_gradients, context)
-    return _report(split, their_side, our_side, second_order, value_name)
+        their_side.load_into(their_module, module, mapping, caller)
+    run = _frameworks.Run(output, caller, second_order, capture_random)
+    their_result = their_side.run(theirs, their_module, split, run)
+    our_result = _frameworks.ScratchganSide().run(ours, module, split, run)
+    shapes = {} if module is None else {n: tuple(p.shape) for n, p in module.named_parameters()}
+    return _report(split, their_result, our_result, mapping, second_order, value_name, shapes)
 
 
-def _report(split, their_side, our_side, second_order, value_name):
-    their_result, their_first, their_second, their_names = their_side
-    our_result, our_first, our_second, our_names = our_side
+def _report(split, theirs, ours, mapping, second_order, value_name, parameter_shapes):
+    """The value row, then per order the input rows and the parameter rows (theirs renamed
+    and laid out as ours; parameters on one side only get a 'no gradient' row)."""
     report = ParityReport()
-    report.add(value_name, _as_array(our_result), _as_array(their_result))
-    input_names = [name[len("grad "):] for name, _, _, d in split if d]
-    input_shapes = [value.shape for _, _, value, d in split if d]
-    shapes = dict(our_names + their_names)
-    orders = [("grad", our_first, their_first)]
+    report.add(value_name, ours[0], theirs[0])
+    shapes = {key: value.shape for key, value, d in zip(split.keys, split.values, split.differentiable) if d}
+    orders = [("grad", ours[1:3], theirs[1:3])]
     if second_order:
-        orders.append(("grad2", our_second, their_second))
-    for prefix, ours, theirs in orders:
-        for position, name in enumerate(input_names):
-            report.add(f"{prefix} {name}", _as_array(ours[position]), _as_array(theirs[position]),
-                       input_shapes[position])
-        our_by_name = dict(zip([n for n, _ in our_names], ours[len(input_names):]))
-        their_by_name = dict(zip([n for n, _ in their_names], theirs[len(input_names):]))
-        for name in list(their_by_name) + [n for n in our_by_name if n not in their_by_name]:
-            report.add(f"{prefix} {name}", _as_array(our_by_name.get(name)), _as_array(their_by_name.get(name)),
-                       shapes[name])
+        orders.append(("grad2", ours[3], theirs[3]))
+    for prefix, (our_inputs, our_parameters), (their_inputs, their_parameters) in orders:
+        their_parameters = _frameworks.renamed(their_parameters, mapping)
+        rows = [(f"{prefix} input {key}", our_inputs[key], their_inputs[key], shapes[key])
+                for key in split.differentiable_keys]
+        rows += [(f"{prefix} {name}", our_parameters.get(name), their_parameters.get(name),
+                  parameter_shapes.get(name, ()))
+                 for name in list(their_parameters) + [n for n in our_parameters if n not in their_parameters]]
+        level = _rounding_level([array for _, *pair, _ in rows for array in pair])
+        for name, mine, reference, shape in rows:
+            report.add(name, mine, reference, shape, zero_level=level)
     return report
+
+
+def _rounding_level(arrays):
+    """ROUNDING_ULPS units in the last place of the largest entry among ``arrays`` (None
+    skipped), in the coarsest floating dtype among them."""
+    present = [numpy.asarray(a) for a in arrays if a is not None]
+    floating = [a.dtype for a in present if a.dtype.kind == "f"]
+    if not floating:
+        return 0.0
+    eps = max(numpy.finfo(dtype).eps for dtype in floating)
+    return ROUNDING_ULPS * eps * max(_max_abs(a) for a in present)
 
 
 def compare_with_torch(torch_module, module, inputs, loss_fn=None, copy_weights=True):
@@ -560,5 +430,5 @@ def compare_with_torch(torch_module, module, inputs, loss_fn=None, copy_weights=
     """
     inputs = [numpy.asarray(x) for x in inputs]
     apply = lambda m, *xs: m(*xs)  # noqa: E731
-    return _compare(apply, apply, torch_module, module, inputs, (), loss_fn, False, False,
-                    copy_weights, "compare_with_torch", "output")
+    return _compare(_frameworks.TorchSide(), apply, apply, torch_module, module, inputs, (), loss_fn,
+                    False, False, copy_weights, None, "compare_with_torch", "output")

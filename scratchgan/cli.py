@@ -19,7 +19,8 @@ HELP = {
     "model": "GAN family (scratchgan list): mlp | dcgan | cgan | acgan | infogan | bigan | ali | aae",
     "loss": "adversarial loss (scratchgan list)",
     "penalty": "penalty or constraint on D (scratchgan list)",
-    "penalty_weight": "lambda in front of the penalty (default: 10 for gradient_penalty and dragan, 0.1 for r1 and r2)",
+    "penalty_weight": "lambda in front of the penalty (default: 10 for gradient_penalty, max_gradient_penalty "
+                      "and dragan, 0.1 for r1 and r2, 1 for wgan_div, 0.3 for lecam)",
     "clip_value": "WGAN weight clipping bound c",
     "steps": "generator updates",
     "batch_size": "samples per batch (real and fake each)",

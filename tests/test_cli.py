@@ -51,6 +51,17 @@ def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
     assert (whole / "metrics.jsonl").read_text() == (split / "metrics.jsonl").read_text()
 
 
+def test_a_lecam_run_resumes_with_its_anchors_bit_for_bit(tmp_path):
+    _, whole = train(tmp_path, "whole", "--loss", "hinge", "--penalty", "lecam")
+    _, split = train(tmp_path, "split", "--loss", "hinge", "--penalty", "lecam")
+    (split / "checkpoints/step_20.npz").unlink()
+    assert cli.main(["resume", str(split), "--no-progress"]) == 0
+    first, second = load_checkpoint(whole / "checkpoints/step_20.npz"), load_checkpoint(split / "checkpoints/step_20.npz")
+    assert "penalty/anchors" in first
+    for key in first:
+        assert numpy.array_equal(first[key], second[key]), key
+
+
 def test_resume_can_extend_a_finished_constant_rate_run(tmp_path):
     _, out = train(tmp_path, "run", "--lr-schedule", "constant")
     assert cli.main(["resume", str(out), "--steps", "30", "--no-progress"]) == 0
@@ -76,6 +87,9 @@ def test_training_is_reproducible_for_a_seed(tmp_path):
     ["--loss", "least_squares", "--loss-param", "preset=pearson", "--penalty", "r1"],
     ["--loss", "relativistic_average", "--penalty", "dragan", "--minibatch-std"],
     ["--loss", "wasserstein", "--penalty", "weight_clipping", "--optimizer", "rmsprop"],
+    ["--loss", "wasserstein", "--penalty", "wgan_div"],
+    ["--loss", "wasserstein", "--penalty", "max_gradient_penalty"],
+    ["--loss", "hinge", "--penalty", "lecam"],
     ["--label-smoothing", "0.9", "--label-flip", "0.05", "--instance-noise", "0.1"],
     ["--feature-matching-layer", "2", "--minibatch-discrimination", "4"],
     ["--unrolled", "2", "--no-separate-batches"],

@@ -197,6 +197,23 @@ def test_a_gradient_none_on_one_side_and_zero_on_the_other_is_both_zero(torch, r
     report.assert_close(1e-10)
 
 
+def test_a_gradient_zero_to_rounding_on_both_sides_is_both_zero(torch, rng):
+    """d/dy of sum(x - mean(x)) * y-free terms: exactly 0 in the maths, a few ulps in float64."""
+    x = rng.standard_normal(7) * 1e3
+    theirs = lambda _, x, y: ((x - x.mean()) * 3.0).sum() * y.sum() + (x * x).sum()  # noqa: E731
+    report = compare_functions(theirs, theirs, None, None, [x, numpy.full(2, 0.5)])
+    assert report["grad input 1"].status == "both zero"
+    report.assert_close(1e-10)
+
+
+def test_a_small_gradient_above_rounding_is_compared(torch, rng):
+    x = rng.standard_normal(3)
+    report = compare_functions(lambda _, x, y: (x * x).sum() + 1e-9 * y.sum(),
+                               lambda _, x, y: (x * x).sum() + 2e-9 * y.sum(), None, None, [x, numpy.ones(2)])
+    assert report["grad input 1"].status == "compared"
+    assert report["grad input 1"].factor == pytest.approx(2.0)
+
+
 def test_r1_with_gamma_over_two_is_named_as_a_factor_of_one_half(torch, images):
     def torch_r1(critic, real):  # gamma E ||grad||^2, where scratchgan's convention is gamma/2
         import torch

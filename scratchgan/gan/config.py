@@ -22,10 +22,13 @@ from scratchgan.gan import losses, penalties, tricks
 
 # "nesterov": SGD with Nesterov momentum (Sutskever et al. 2013), momentum beta1 as for "sgd"
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "nesterov")
-# lambda for each penalty when none is given: WGAN-GP and DRAGAN as published (10); R1/R2 at
-# 0.1, measured on ring8 (covers 8/8 modes with 81-86% high-quality samples over seeds 0-2,
-# where 0.01 lost modes and 1.0 oscillated; docs/gan-training.md)
-PENALTY_WEIGHTS = {"gradient_penalty": 10.0, "dragan": 10.0, "r1": 0.1, "r2": 0.1}
+# lambda for each penalty when none is given: WGAN-GP and DRAGAN as published (10), and the
+# max-gradient penalty with WGAN-GP's; R1/R2 at 0.1, measured on ring8 (covers 8/8 modes with
+# 81-86% high-quality samples over seeds 0-2, where 0.01 lost modes and 1.0 oscillated;
+# docs/gan-training.md); WGAN-div 1 (its k = 2 is inside the penalty, as in Wu et al. 2018);
+# LeCam 0.3, the authors' BigGAN CIFAR-10 setting (Tseng et al. 2021)
+PENALTY_WEIGHTS = {"gradient_penalty": 10.0, "max_gradient_penalty": 10.0, "dragan": 10.0, "r1": 0.1,
+                   "r2": 0.1, "wgan_div": 1.0, "lecam": 0.3}
 LR_SCHEDULES = ("constant", "linear")
 # what a run does when a loss or a parameter becomes NaN or infinite (TrainConfig.on_nonfinite)
 ON_NONFINITE = ("stop", "continue")
@@ -34,7 +37,7 @@ ON_NONFINITE = ("stop", "continue")
 RUN_SETTINGS = ("log_every", "checkpoint_every", "on_nonfinite")
 # penalties on D's input gradient per sample: a batch-normalised D mixes the samples of a batch,
 # so conv critics under them default to no batch norm (Gulrajani et al. 2017, section 4)
-GRADIENT_PENALTIES = ("gradient_penalty", "dragan", "r1", "r2")
+GRADIENT_PENALTIES = ("gradient_penalty", "max_gradient_penalty", "dragan", "r1", "r2", "wgan_div")
 # generator updates of the image runs other than the main job (other families, other data)
 IMAGE_STEPS = 2000
 FAMILY_DEFAULTS = {

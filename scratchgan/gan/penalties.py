@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+import numpy
+
 from scratchgan.autograd import engine, factories
 from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
@@ -388,6 +390,28 @@ class Penalty:
     def __call__(self, discriminator, real, fake=None, *, alpha=None, delta=None):
         return self._call(discriminator, real, fake, alpha, delta, **self.params)
 
+    # -- state, for checkpoints: LeCam's anchors move with training ------------------------------
+    def state_arrays(self) -> dict:
+        """{"anchors": [alpha_R, alpha_F]} for lecam, {} for the stateless penalties."""
+        anchors = self.params.get("anchors")
+        return {} if anchors is None else {"anchors": numpy.array([anchors.real, anchors.fake])}
+
+    def check_state_arrays(self, arrays: dict):
+        """One ValueError when ``arrays`` is not what ``state_arrays`` of this penalty gives."""
+        expected = set(self.state_arrays())
+        if set(arrays) != expected:
+            raise ValueError(f"penalty {self.name!r}: state keys {sorted(arrays)}, expected {sorted(expected)}")
+        anchors = arrays.get("anchors")
+        if anchors is not None and (anchors.shape != (2,) or anchors.dtype.kind != "f"
+                                    or not numpy.isfinite(anchors).all()):
+            raise ValueError(f"penalty {self.name!r}: 'anchors' is a {anchors.dtype} array of shape "
+                             f"{anchors.shape}, expected 2 finite floats (alpha_R, alpha_F)")
+
+    def load_state_arrays(self, arrays: dict):
+        if "anchors" in arrays:
+            anchors = self.params["anchors"]
+            anchors.real, anchors.fake = (float(v) for v in arrays["anchors"])
+
     def __repr__(self):
         settings = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
         return f"Penalty({self.name!r}{', ' if settings else ''}{settings})"
@@ -423,4 +447,4 @@ def get(name: str, **params) -> Penalty:
 
 
 # the trainer's --penalty choices: the registry's gradient penalties and the constraints on D
-NAMES = ("none", "gradient_penalty", "dragan", "r1", "r2", "weight_clipping", "spectral_norm")
+NAMES = ("none", *_REGISTRY, "weight_clipping", "spectral_norm")

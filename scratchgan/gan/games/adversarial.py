@@ -244,20 +244,30 @@ class AdversarialGame(Game):
                   for a, b in zip(starts, bounds)]
         return numpy.concatenate(chunks)
 
-    # -- state: the replay pool -------------------------------------------------------------------------
+    # -- state: the replay pool and the penalty's own (LeCam's anchors) ----------------------------------
+    def _penalty_has_state(self):
+        return self.penalty_term is not None and bool(self.penalty_term.state_arrays())
+
     def state_sections(self):
-        return ("replay",) if self.replay is not None else ()
+        return (("replay",) if self.replay is not None else ()) + (("penalty",) if self._penalty_has_state() else ())
 
     def state_arrays(self):
-        if self.replay is None:
-            return {}
-        return {f"replay/{k}": v for k, v in self.replay.state_arrays().items()}
+        arrays = {}
+        if self.replay is not None:
+            arrays.update({f"replay/{k}": v for k, v in self.replay.state_arrays().items()})
+        if self._penalty_has_state():
+            arrays.update({f"penalty/{k}": v for k, v in self.penalty_term.state_arrays().items()})
+        return arrays
 
     def load_state_arrays(self, arrays):
         if self.replay is not None:
             self.replay.load_state_arrays(section(arrays, "replay"))
+        if self._penalty_has_state():
+            self.penalty_term.load_state_arrays(section(arrays, "penalty"))
 
     def check_state_arrays(self, arrays):
+        if self._penalty_has_state():
+            self.penalty_term.check_state_arrays(section(arrays, "penalty"))
         if self.replay is None:
             return
         arrays = section(arrays, "replay")
