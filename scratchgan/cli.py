@@ -106,12 +106,16 @@ def _add_config_flags(parser):
         default = getattr(defaults, spec.name)
         kind = _field_type(spec.name)
         text = HELP[spec.name] + ("" if kind is bool else _default_text(spec.name, default))
+        # SUPPRESS: a flag not given leaves no attribute, so a recipe's setting is kept
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
         else:
-            parser.add_argument(flag, type=kind, default=default, help=text)
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
     parser.add_argument("--loss-param", action="append", default=[], metavar="KEY=VALUE",
                         help="a loss parameter, e.g. --loss-param preset=pearson (repeatable)")
+    parser.add_argument("--recipe", default=None, metavar="NAME",
+                        help="start from a recipe's settings (scratchgan list; or a .toml recipe file); "
+                             "the flags given override them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,16 +181,21 @@ def _parse_value(text):
 
 
 def _config_from_args(args):
+    """The recipe's settings (if any), then every flag given on the command line."""
+    from scratchgan.gan import recipes
     from scratchgan.gan.trainer import TrainConfig
 
-    values = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig) if spec.name != "loss_params"}
-    loss_params = {}
+    values = dict(recipes.get(args.recipe).config) if args.recipe else {}
+    values.update({spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)
+                   if spec.name != "loss_params" and hasattr(args, spec.name)})
+    if args.loss_param:
+        values["loss_params"] = {}
     for item in args.loss_param:
         if "=" not in item:
             raise ValueError(f"--loss-param expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        loss_params[key] = _parse_value(value)
-    return TrainConfig(loss_params=loss_params, **values)
+        values["loss_params"][key] = _parse_value(value)
+    return TrainConfig.from_dict(values)
 
 
 def _print_metrics(metrics, out):
@@ -234,6 +243,11 @@ def _train(args) -> int:
     from scratchgan.gan.trainer import load_dataset
 
     reason = choose_backend(args.backend)
+    if args.recipe:
+        from scratchgan.gan import recipes
+
+        recipe = recipes.get(args.recipe)
+        print(f"scratchgan train: recipe {recipe.label}: {recipe.summary} ({recipe.paper})", flush=True)
     config = _config_from_args(args).resolved()
     config.validate()
     dataset = load_dataset(config)  # a data error is one line, before anything is written
@@ -317,12 +331,15 @@ def _print_study(rows, out, metrics, sort=None):
 
 def _list(_args) -> int:
     from scratchgan.data import images, toy
-    from scratchgan.gan import games, losses, penalties, tricks
+    from scratchgan.gan import games, losses, penalties, recipes, tricks
 
     print("models (--model; the data it trains on by default):")
     for name in games.names():
         game = games.get(name)
         print(f"  {name:<10}{game.description} [{game.default_data}]")
+    print("recipes (--recipe):")
+    for name in recipes.names():
+        print(f"  {name:<26}{recipes.get(name).summary}")
     print("losses:    " + ", ".join(losses.names()))
     print("penalties: " + ", ".join(penalties.NAMES))
     print("tricks:")

@@ -24,6 +24,9 @@ A spec is a TOML file (or the same keys from the command line)::
     lr_g = { log_uniform = [1e-4, 1e-2] }
     beta1 = { choice = [0.0, 0.5] }
 
+Any of these tables may name a recipe (``recipe = "ring8-wgan-gp"``, scratchgan.gan.recipes):
+its settings come first and every setting the spec writes overrides them.
+
 The tasks are methods x grid points x random samples x seeds, each an ordinary training
 run (``scratchgan train`` with those settings). Without ``methods``, each grid point is a
 method of its own. Every task's config is checked (``TrainConfig.validate``) when the spec
@@ -44,6 +47,7 @@ from pathlib import Path
 
 import numpy
 
+from scratchgan.gan import recipes
 from scratchgan.gan.trainer import TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -113,7 +117,8 @@ class Spec:
             for point in points:
                 label = method.get("name") or _point_name(point)
                 for sample, drawn in enumerate(self._samples(index)):
-                    settings = {**self.base, **point, **own, **drawn}
+                    # a recipe's settings first, every setting the spec writes on top
+                    settings = recipes.expand({**self.base, **point, **own, **drawn})
                     tasks.extend(Task(label, settings, seed, sample) for seed in self.seeds)
         return tasks
 
@@ -228,6 +233,8 @@ SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
 
 def _check_names(names, where):
     for name in names:
+        if name == "recipe":
+            continue
         if name not in SETTINGS:
             close = difflib.get_close_matches(name, SETTINGS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -264,7 +271,10 @@ def _check(spec: Spec):
                                                                     "[low, high]") + f", got {values!r}")
             if kind == "log_uniform" and not 0 < values[0] < values[1]:
                 raise SpecError(f"[random] {name}: log_uniform needs 0 < low < high, got {values}")
-    tasks = spec.tasks()
+    try:
+        tasks = spec.tasks()
+    except recipes.RecipeError as error:
+        raise SpecError(str(error)) from None
     ids = {}
     for task in tasks:
         try:
