@@ -494,3 +494,24 @@ def test_a_spent_graph_holds_no_activations_while_its_loss_is_referenced():
     assert probe() is None, "the intermediate tensor outlived the backward that spent it"
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         loss.backward()
+
+
+def test_a_new_graph_through_a_spent_one_is_refused_as_pytorch_refuses_it():
+    """h's node was freed by the first grad; a second graph that needs its backward must
+    say so, not find no path and report that x was unused (or return None)."""
+    x = sg.Tensor(numpy.array([0.3]), requires_grad=True)
+    h = x * 2.0
+    sg.grad((h * h).sum(), [x])
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        sg.grad((h * 3.0).sum(), [x], allow_unused=True)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        (h * 3.0).sum().backward()
+
+
+def test_a_spent_graph_is_not_needed_for_a_gradient_that_stops_before_it():
+    x = sg.Tensor(numpy.array([0.3]), requires_grad=True)
+    w = sg.Tensor(numpy.array([0.5]), requires_grad=True)
+    h = w * 2.0
+    (h * h).sum().backward()
+    assert sg.grad((h * 3.0).sum(), [h])[0].item() == 3.0  # h is the target: its node is not run
+    assert sg.grad((h * 3.0 + x).sum(), [x])[0].item() == 1.0  # h's branch does not reach x

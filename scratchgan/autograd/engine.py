@@ -80,13 +80,16 @@ def _run(roots, root_grads, retain_graph, create_graph, targets=None, order=None
             grad_output = grads.get(id(node))
             if grad_output is None:
                 continue
-            node._check_alive()
-            node.needs_input_grad = tuple(
+            needs_input_grad = tuple(
                 t.requires_grad
                 and (reaching is None or _key(t) in target_keys
                      or (t._creator is not None and id(t._creator) in reaching))
                 for t in node._inputs
             )
+            if not any(needs_input_grad):  # a target's own node, with nothing upstream to reach
+                continue
+            node._check_alive()
+            node.needs_input_grad = needs_input_grad
             input_grads = node.backward(grad_output)
             if len(input_grads) != len(node._inputs):
                 raise RuntimeError(

@@ -130,14 +130,34 @@ class Function:
         """Called by the engine right after this node's backward when the graph is not retained:
         drop what backward read (the input Tensors, and arrays forward kept as attributes), so
         a spent graph holds no activations even while its loss Tensor is still referenced (as
-        PyTorch frees saved tensors). A second backward through it is refused by ``_check_alive``."""
+        PyTorch frees saved tensors). The graph's shape is kept, as PyTorch keeps its
+        ``next_functions``: each input becomes a data-free ``_ReleasedInput`` (its creator, or
+        the leaf itself when it requires grad, as the leaf is the key of its gradient), so a
+        later walk that needs this node reaches it and ``_check_alive`` refuses it, instead
+        of finding no path and returning no gradient."""
         self._freed = True
-        self._inputs = ()
+        self._inputs = tuple(_ReleasedInput.of(tensor) for tensor in self._inputs)
         self._input_versions = ()
         for name, value in list(vars(self).items()):
             if isinstance(value, Tensor) or hasattr(value, "__array_interface__") or \
                     type(value).__module__.startswith("cupy"):
                 delattr(self, name)
+
+
+class _ReleasedInput:
+    """What a released node keeps of a non-leaf input, or of a leaf that needs no gradient:
+    the creator (the graph's shape) and whether it required grad, no data."""
+
+    __slots__ = ("_creator", "requires_grad")
+
+    def __init__(self, creator, requires_grad):
+        self._creator, self.requires_grad = creator, requires_grad
+
+    @classmethod
+    def of(cls, tensor):
+        if tensor._creator is None and tensor.requires_grad:
+            return tensor  # a leaf the walk may be asked for: its identity is its gradient's key
+        return cls(tensor._creator, tensor.requires_grad)
 
 
 def _check_same_device(op_name: str, inputs) -> None:
