@@ -100,7 +100,7 @@ def figure(grid, trained, out_dir):
     both = (DATA.pdf(grid) >= DENSITY_FLOOR) & (GENERATOR.pdf(grid) >= DENSITY_FLOOR)
     ax.axvspan(grid[both][0], grid[both][-1], color="0.9", label="compared region")
     ax.set_xlabel("x")
-    ax.set_title("Optimal discriminator for a fixed generator (seed 000, seed 002)")
+    ax.set_title("Optimal discriminator for a fixed generator")
     ax.legend(fontsize=8)
     return _demo.save_figure(fig, out_dir, "optimal_discriminator.png", dpi=120)
 

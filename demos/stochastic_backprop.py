@@ -81,13 +81,13 @@ def figure(mu, reparam, score, trajectory, out_dir):
     left.axvline(exact_gradient(mu), color="k", ls="--",
                  label=f"exact 2 Phi(mu - 3) - 1 = {exact_gradient(mu):.3f}")
     left.set_xlabel(f"estimate of d/dmu E|X - 3| at mu = {mu}")
-    left.set_title("Gradient estimators (seed 001)")
+    left.set_title("Gradient estimators")
     left.legend(fontsize=8)
     right.plot(trajectory, color="tab:blue")
     right.axhline(TARGET, color="k", ls="--", label="argmin = 3")
     right.set_xlabel("Adam step")
     right.set_ylabel("mu")
-    right.set_title("Adam on E|X - 3|, X ~ N(mu, 1) (seed 001's loop)")
+    right.set_title("Adam on E|X - 3|, X ~ N(mu, 1)")
     right.legend(fontsize=8)
     return _demo.save_figure(fig, out_dir, "stochastic_backprop.png", dpi=120)
 
