@@ -36,7 +36,10 @@ def test_the_move_into_games_is_bit_identical(case):
     Two cases were recorded again when Div's backward became PyTorch's -g (a / b) / b (it was
     -g a / b^2, which overflows for |b| > 1e154): spectral norm's W / sigma and the
     relativistic loss divide by a Tensor; with the old formula restored, both give the bytes
-    recorded at f276239 again."""
+    recorded at f276239 again. toy_tricks was recorded again when minibatch discrimination
+    moved to the pairwise primitives (scratchgan/ops/pairwise.py): the same maths summed in
+    another order, every array's sum within 6e-15 (relative) of before; the composed
+    layer of before gives the f276239 bytes."""
     expected = FINGERPRINTS[case]
     state = RECORD.final_state(RECORD.CASES[case])
     assert sorted(state) == sorted(expected), "the checkpoint's keys changed"

@@ -86,14 +86,17 @@ def test_frechet_distance_is_symmetric_and_matches_the_symmetrised_form(dim):
     assert forward == pytest.approx(reference_frechet(mu1, sigma1, mu2, sigma2), rel=1e-7)
 
 
-def test_frechet_distance_of_singular_covariances_is_finite_and_correct():
-    # rank 3 of 20, as features that never fire: sqrtm of a singular product
-    mu = numpy.zeros(20)
-    sigma1, sigma2 = random_covariance(20, 5, rank=3), random_covariance(20, 6, rank=3)
-    value = metrics.frechet_distance(mu, sigma1, mu, sigma2)
-    assert math.isfinite(value)
-    assert value == pytest.approx(reference_frechet(mu, sigma1, mu, sigma2), rel=1e-4, abs=1e-4)
-    assert metrics.frechet_distance(mu, numpy.zeros((20, 20)), mu, numpy.zeros((20, 20))) == 0.0
+def test_frechet_distance_of_singular_covariances_is_the_low_rank_closed_form():
+    # rank 3 of 20, as features that never fire: S1 S2 is singular. With S1 = A A^T and
+    # S2 = B B^T, the nonzero eigenvalues of S1 S2 are those of (A^T B)(A^T B)^T, so
+    # tr (S1 S2)^(1/2) is the sum of the singular values of the 3 x 3 matrix A^T B
+    factor1, factor2 = rng(5).standard_normal((20, 3)), rng(6).standard_normal((20, 3))
+    sigma1, sigma2 = factor1 @ factor1.T, factor2 @ factor2.T
+    mu1, mu2 = rng(7).standard_normal(20), numpy.zeros(20)
+    cross_trace = numpy.linalg.svd(factor1.T @ factor2, compute_uv=False).sum()
+    expected = mu1 @ mu1 + numpy.trace(sigma1) + numpy.trace(sigma2) - 2 * cross_trace
+    assert metrics.frechet_distance(mu1, sigma1, mu2, sigma2) == pytest.approx(expected, rel=1e-9)
+    assert metrics.frechet_distance(mu2, numpy.zeros((20, 20)), mu2, numpy.zeros((20, 20))) == 0.0
 
 
 def test_frechet_distance_of_sample_statistics_approaches_the_closed_form():
@@ -117,6 +120,80 @@ def test_frechet_distance_of_sample_statistics_approaches_the_closed_form():
 def test_frechet_distance_rejects_mismatched_or_non_finite_statistics(arguments, message):
     with pytest.raises(ValueError, match=message):
         metrics.frechet_distance(*arguments)
+
+
+def test_trace_sqrt_product_of_a_random_psd_pair_matches_scipy_sqrtm():
+    # the general case sqrtm handles well (both full rank, not commuting): 1e-8 relative
+    import scipy.linalg
+
+    for dim in (2, 17, 128):
+        sigma1, sigma2 = random_covariance(dim, 7 + dim), random_covariance(dim, 8 + dim)
+        expected = float(numpy.trace(scipy.linalg.sqrtm(sigma1 @ sigma2)).real)
+        assert metrics._trace_sqrt_product(sigma1, sigma2, metrics.FRECHET_EPS) == pytest.approx(expected, rel=1e-8)
+
+
+@pytest.mark.parametrize("rank1, rank2", [(3, 3), (3, 20), (20, 5), (0, 20)])
+def test_frechet_distance_of_singular_commuting_covariances_is_the_closed_form_without_eps(rank1, rank2):
+    # zero variances (features that never fire), where sqrtm(S1 S2) is singular and pytorch-fid
+    # falls back to eps I: the eigenvalue route needs no offset and keeps the closed form
+    dim = 20
+    basis, _ = numpy.linalg.qr(rng(9).standard_normal((dim, dim)))
+    variances1 = numpy.where(numpy.arange(dim) < rank1, rng(10).uniform(0.1, 3.0, dim), 0.0)
+    variances2 = numpy.where(numpy.arange(dim) < rank2, rng(11).uniform(0.1, 3.0, dim), 0.0)
+    sigma1, sigma2 = (basis * variances1) @ basis.T, (basis * variances2) @ basis.T
+    mu1, mu2 = rng(12).standard_normal(dim), rng(13).standard_normal(dim)
+    expected = numpy.sum((mu1 - mu2) ** 2) + numpy.sum((numpy.sqrt(variances1) - numpy.sqrt(variances2)) ** 2)
+    assert metrics.frechet_distance(mu1, sigma1, mu2, sigma2) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_accepts_covariances_rounded_to_float32():
+    # rank 40 of 128 stored in float32: zero eigenvalues become +-1e-7 of the largest, the
+    # negative ones are set to 0, not refused; the positive ones' square roots (3e-4 each)
+    # are the precision float32 leaves
+    sigma1, sigma2 = random_covariance(128, 14, rank=40), random_covariance(128, 15)
+    mu = numpy.zeros(128)
+    exact = metrics.frechet_distance(mu, sigma1, mu, sigma2)
+    rounded = metrics.frechet_distance(mu, sigma1.astype(numpy.float32), mu, sigma2.astype(numpy.float32))
+    assert rounded == pytest.approx(exact, rel=1e-3)
+
+
+def test_frechet_distance_retries_a_failed_decomposition_with_eps_on_both_diagonals(monkeypatch):
+    # pytorch-fid's fallback: a non-finite first attempt is recomputed from S1 + eps I, S2 + eps I
+    sigma1, sigma2, eps = random_covariance(6, 16), random_covariance(6, 17), 1e-3
+    attempts = []
+    decompose = metrics._symmetric_eigen
+
+    def fail_first(matrix, vectors):
+        attempts.append(matrix.copy())
+        return None if len(attempts) == 1 else decompose(matrix, vectors)
+
+    monkeypatch.setattr(metrics, "_symmetric_eigen", fail_first)
+    value = metrics._trace_sqrt_product(sigma1, sigma2, eps)
+    numpy.testing.assert_allclose(attempts[1], sigma1 + eps * numpy.eye(6), rtol=0, atol=0)
+    shifted = sigma1 + eps * numpy.eye(6), sigma2 + eps * numpy.eye(6)
+    monkeypatch.setattr(metrics, "_symmetric_eigen", decompose)
+    assert value == pytest.approx(metrics._trace_sqrt_product(*shifted, eps), rel=1e-12)
+
+
+def test_frechet_distance_that_overflows_even_with_eps_is_an_error_naming_it():
+    sigma = 1e160 * random_covariance(4, 18)
+    with pytest.raises(ValueError, match=r"not finite even with eps = 1e-06 added to the diagonals"):
+        metrics.frechet_distance(numpy.zeros(4), sigma, numpy.zeros(4), sigma)
+
+
+@pytest.mark.parametrize("which", ["sigma1", "sigma2"])
+def test_frechet_distance_rejects_a_covariance_that_is_not_positive_semi_definite(which):
+    psd, indefinite = random_covariance(5, 19), numpy.diag([1.0, 2.0, -0.5, 1.0, 1.0])
+    sigma1, sigma2 = (indefinite, psd) if which == "sigma1" else (psd, indefinite)
+    with pytest.raises(ValueError, match=f"{which} must be positive semi-definite"):
+        metrics.frechet_distance(numpy.zeros(5), sigma1, numpy.zeros(5), sigma2)
+
+
+def test_frechet_distance_rejects_a_covariance_that_is_not_symmetric():
+    sigma = random_covariance(4, 20)
+    sigma[0, 1] += 0.1
+    with pytest.raises(ValueError, match=r"sigma2 must be a symmetric covariance, but max \|sigma2 - sigma2\^T\| = 0.1"):
+        metrics.frechet_distance(numpy.zeros(4), numpy.eye(4), numpy.zeros(4), sigma)
 
 
 # --- the shipped classifier ------------------------------------------------------------------

@@ -19,6 +19,7 @@ from scratchgan.nn.module import Module, Parameter
 from scratchgan.nn import init
 from scratchgan.nn.utils import functional_call
 from scratchgan.ops import loss as loss_ops
+from scratchgan.ops import pairwise
 from scratchgan.ops import shape as shape_ops
 
 LOGIT_LOSSES = ("minimax", "nonsaturating", "maximum_likelihood")
@@ -279,10 +280,10 @@ class MinibatchDiscrimination(Module):
                 f"got shape {x.shape}"
             )
         n = x.shape[0]
-        m = (x @ self.T).reshape(n, 1, self.num_kernels, self.kernel_dim)
-        distances = (m - m.reshape(1, n, self.num_kernels, self.kernel_dim)).abs().sum(axis=3)  # (N, N, B)
-        closeness = (-distances).exp().sum(axis=1) - 1.0  # drop j = i, whose term is exp(0) = 1
-        return shape_ops.concatenate([x, closeness], axis=1)
+        m = (x @ self.T).reshape(n, self.num_kernels, self.kernel_dim)  # (N, B, C)
+        # one primitive for o over all pairs: no (N, N, B, C) tensor of differences is built
+        closeness = pairwise.pairwise_l1_closeness(shape_ops.transpose(m, 1, 0, 2))  # (B, N)
+        return shape_ops.concatenate([x, shape_ops.transpose(closeness, 1, 0)], axis=1)
 
     def extra_repr(self):
         return f"{self.in_features}, num_kernels={self.num_kernels}, kernel_dim={self.kernel_dim}"
