@@ -62,19 +62,57 @@ def parse_args(argv=None):
     return args
 
 
-def machine_description():
-    import torch
+# the instruction-set extensions that decide which GEMM kernels BLAS, oneDNN and Numba's LLVM pick
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_description():
+    """{"model", "flags"}: the CPU's model name and which of CPU_FLAGS it has (/proc/cpuinfo)."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    return {"model": model, "flags": [flag for flag in CPU_FLAGS if flag in flags]}
+
+
+def blas_description():
+    """NumPy's BLAS libraries as threadpoolctl sees them: library, version, the kernels it picked
+    for this CPU (OpenBLAS's DYNAMIC_ARCH core type, e.g. Haswell or SkylakeX) and its threads."""
     from threadpoolctl import threadpool_info
 
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                  if line.startswith("model name")), platform.processor())
-    blas = ", ".join(sorted({f"{info['internal_api']} {info.get('version') or ''}".strip()
-                             for info in threadpool_info() if info["user_api"] == "blas"}))
+    found = []
+    for info in threadpool_info():
+        if info["user_api"] == "blas":
+            found.append({key: info.get(key) for key in
+                          ("internal_api", "version", "architecture", "threading_layer", "num_threads")})
+    return found
+
+
+def _blas_line(blas):
+    if not blas:
+        return "unknown"
+    return "; ".join(f"{info['internal_api']} {info['version'] or ''}, {info['architecture'] or '?'} kernels, "
+                     f"{info['threading_layer']} threading".replace(" ,", ",") for info in blas)
+
+
+def machine_description():
+    import torch
+
+    cpu, blas = cpu_description(), blas_description()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "cpu": model, "gpu": gpu, "nproc": os.cpu_count(), "python": platform.python_version(),
-        "numpy": numpy.__version__, "numpy_blas": blas or "unknown", "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
+        "cpu": cpu["model"], "cpu_flags": cpu["flags"], "gpu": gpu, "nproc": os.cpu_count(),
+        "python": platform.python_version(), "numpy": numpy.__version__, "numpy_blas": _blas_line(blas),
+        "numpy_blas_info": blas, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_average": os.getloadavg(),
         "allocator": scratchgan_backend.allocator(),
     }
 
@@ -128,9 +166,13 @@ def run_layers(args, report):
         cases += [case for case in wl.WORKLOADS[name].layers if case not in cases]
     if not cases:
         return
-    print()
+    print("\nlayers: forward + backward (input and parameter gradients), float32, batch 64. GEMM = the "
+          "layer's matrix products alone (forward, input and weight gradients, as im2col lowers them), "
+          "NumPy matmul on preallocated contiguous operands, same shapes and BLAS threads, in the same "
+          "alternation; sg/GEMM = scratchgan / GEMM")
     header = (f"{'layer (forward+backward)':<24} {'input':<16} {'backend':<8} {'scratchgan ms (min-max)':>26} "
-              f"{'torch ms (min-max)':>24} {'ratio':>6} {'GFLOP/s sg':>10} {'torch':>6} {'other':>5}")
+              f"{'torch ms (min-max)':>24} {'ratio':>6} {'GFLOP/s sg':>10} {'torch':>6} {'GEMM ms':>8} "
+              f"{'GFLOP/s':>7} {'sg/GEMM':>7} {'other':>5}")
     print(header)
     print("-" * len(header))
     for case in cases:
@@ -141,13 +183,18 @@ def run_layers(args, report):
         for backend in args.backends:
             sg, torch = timings[backend], timings["torch"]
             shape = "x".join(str(n) for n in case.input_shape)
+            gemm = timings.get(harness.GEMM)
+            gemm_columns = (f"{1e3 * gemm.median:8.2f} {_gflops(flops, gemm):>7} {sg.median / gemm.median:7.2f}"
+                            if gemm else f"{'-':>8} {'-':>7} {'-':>7}")
             print(f"{case.label:<24} {shape:<16} {backend:<8} {_ms(sg):>26} {_ms(torch):>24} "
                   f"{sg.median / torch.median:6.2f} {_gflops(flops, sg):>10} {_gflops(flops, torch):>6} "
-                  f"{sg.other_load:5.2f}", flush=True)
+                  f"{gemm_columns} {sg.other_load:5.2f}", flush=True)
             report["layers"].append({
                 "layer": case.label, "input_shape": list(case.input_shape), "backend": backend,
                 "gflop": flops / 1e9, "scratchgan_ms": [1e3 * s for s in sg.samples],
                 "torch_ms": [1e3 * s for s in torch.samples], "ratio": sg.median / torch.median,
+                "gemm_ms": [1e3 * s for s in gemm.samples] if gemm else None,
+                "layer_over_gemm": sg.median / gemm.median if gemm else None,
                 "other_load_cores": sg.other_load,
             })
 
@@ -158,8 +205,11 @@ def main(argv=None):
 
     torch.set_num_threads(harness.TORCH_THREADS)
     machine = machine_description()
-    print(f"scratchgan benchmarks: {machine['cpu']}, {machine['nproc']} CPUs; numpy {machine['numpy']} "
-          f"({machine['numpy_blas']}), torch {machine['torch']} ({machine['torch_threads']} threads)")
+    absent = [flag for flag in CPU_FLAGS if flag not in machine["cpu_flags"]]
+    flags = " ".join(machine["cpu_flags"]) + (f" (absent: {' '.join(absent)})" if absent else "")
+    print(f"scratchgan benchmarks: {machine['cpu']}, {machine['nproc']} CPUs, flags: {flags.strip()}")
+    print(f"numpy {machine['numpy']}, BLAS: {machine['numpy_blas']}; torch {machine['torch']} "
+          f"({machine['torch_threads']} threads, CPU capability {machine['torch_cpu_capability']})")
     length = f"~{args.seconds:g} s" if args.seconds > 0 else "1 step"
     if args.device == "cuda":
         print(f"device: {machine['gpu']} (scratchgan cupy kernel set against PyTorch CUDA)")

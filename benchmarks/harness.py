@@ -206,8 +206,47 @@ def _layer_call(module, x, cotangent):
     return call
 
 
+GEMM = "gemm"  # the label of the layer's GEMMs alone among time_layer's contenders
+
+
+def _gemms_call(shapes, dtype=numpy.float32, seed=0):
+    """A no-argument call running the products (m, k, n) of ``shapes`` with NumPy's matmul on
+    preallocated C-contiguous operands and outputs: the floor a GEMM-lowered layer can reach."""
+    rng = numpy.random.default_rng(seed)
+    operands = [(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype),
+                 numpy.empty((m, n), dtype=dtype)) for m, k, n in shapes]
+
+    def call():
+        for a, b, c in operands:
+            numpy.matmul(a, b, out=c)
+
+    return call
+
+
+def _blas_context(threads):
+    from scratchgan import backend
+
+    return lambda: backend.blas_threads(threads)
+
+
+def _in_output_layout(layer, x_array, cotangent, backend_name):
+    """``cotangent`` laid out in memory as the layer's output is on that kernel set (NCHW, or
+    channels-last from the Numba convolutions): in a network the gradient reaching a layer comes
+    from the backward of the ops after it, which keep the layout of their input."""
+    import scratchgan as sg
+
+    with scratchgan_context(backend_name, 2), sg.no_grad():
+        output = layer(sg.Tensor(x_array)).data
+    laid_out = numpy.empty_like(output)  # the same strides as output
+    laid_out[...] = cotangent
+    return laid_out
+
+
 def time_layer(case, backends, repeats, warmup, seconds):
-    """{"torch": Timing, backend: Timing, ...} for one layer, forward + backward, float32."""
+    """{"torch": Timing, backend: Timing, ..., GEMM: Timing} for one layer, forward + backward,
+    float32; GEMM (for layers lowered to matrix products) is the time of those products alone,
+    on the same shapes and BLAS threads, alternating with the others. The input is NCHW (as data
+    arrive); the cotangent has the layout of the layer's output (``_in_output_layout``)."""
     import scratchgan as sg
     import torch
 
@@ -224,8 +263,12 @@ def time_layer(case, backends, repeats, warmup, seconds):
         layer = case.build(sg.nn)
         layer.load_state_dict(state)
         contenders[name] = (lambda name=name: scratchgan_context(name, 2),
-                            _layer_call(layer, sg.Tensor(x_array, requires_grad=True), sg.Tensor(cotangent)))
+                            _layer_call(layer, sg.Tensor(x_array, requires_grad=True),
+                                        sg.Tensor(_in_output_layout(layer, x_array, cotangent, name))))
     contenders["torch"] = (_nothing, _layer_call(torch_layer, torch_x, torch.from_numpy(cotangent)))
+    gemms = wl.case_gemms(case)
+    if gemms:
+        contenders[GEMM] = (_blas_context(2), _gemms_call(gemms))
     return alternate(contenders, repeats, warmup, seconds)
 
 

@@ -162,8 +162,9 @@ WORKLOADS = {
                    mnist_discriminator, layers=W2_LAYERS),
     "W3": Workload("W3", "DCGAN 64x64x3, ngf=ndf=64", 64, (LATENT_DIM, 1, 1), (3, 64, 64),
                    dcgan64_generator, dcgan64_discriminator, layers=W3_LAYERS),
+    # W4's layers are W2's: the same generator, and its critic is W2's discriminator less BatchNorm2d(128)
     "W4": Workload("W4", "DCGAN-MNIST, WGAN-GP critic", 64, (LATENT_DIM,), (1, 28, 28), mnist_generator,
-                   mnist_critic, objective="wgan-gp", lr=1e-4, betas=(0.0, 0.9)),
+                   mnist_critic, objective="wgan-gp", lr=1e-4, betas=(0.0, 0.9), layers=W2_LAYERS),
 }
 
 
@@ -341,12 +342,48 @@ def flops_per_step(workload, batch=None) -> float:
     return 2.0 * (g_passes * g_macs + d_passes * d_macs)
 
 
-def layer_flops(case) -> float:
-    """Forward + backward floating-point operations of one LayerCase (3 forwards; 0 for BN, activations)."""
+def layer_gemms(module, input_shape, output_shape) -> list:
+    """The matrix products (m, k, n), C (m, n) = A (m, k) @ B (k, n), that the forward and the
+    backward (input and weight gradients) of a Linear or (transposed) convolution perform when
+    lowered to GEMMs (im2col: K = C kh kw); [] for other layers. Their FLOPs are layer_macs' x 6.
+
+    Conv2d, x (N, C, H, W) -> y (N, O, Ho, Wo), P = N Ho Wo pixels, K = C kh kw:
+    y = cols (P, K) @ w (K, O); dcols = gy (P, O) @ w^T (O, K); dw = gy^T (O, P) @ cols (P, K).
+    ConvTranspose2d is its adjoint, x (N, C, H, W), P = N H W, K = O kh kw:
+    cols = x (P, C) @ w (C, K); dx = dcols (P, K) @ w^T (K, C); dw = x^T (C, P) @ dcols (P, K).
+    """
+    kind = type(module).__name__
+    if kind == "Linear":
+        batch, k, n = input_shape[0], module.in_features, module.out_features
+        return [(batch, k, n), (batch, n, k), (n, batch, k)]
+    if kind not in ("Conv2d", "ConvTranspose2d"):
+        return []
+    kh, kw = module.kernel_size
+    if kind == "Conv2d":
+        pixels, k, channels = math.prod(output_shape) // output_shape[1], module.in_channels * kh * kw, \
+            module.out_channels
+    else:
+        pixels, k, channels = math.prod(input_shape) // input_shape[1], module.out_channels * kh * kw, \
+            module.in_channels
+    return [(pixels, k, channels), (pixels, channels, k), (channels, pixels, k)]
+
+
+def _case_shapes(case):
+    """(scratchgan module, input shape, output shape) of one LayerCase, at its batch."""
     import scratchgan as sg
 
     module = case.build(sg.nn)
     with sg.no_grad():
         x = sg.Tensor(numpy.zeros((2,) + case.input_shape[1:], dtype=numpy.float32))
         y = module(x)
-    return 2.0 * 3 * layer_macs(module, case.input_shape, (case.input_shape[0],) + y.shape[1:])
+    return module, case.input_shape, (case.input_shape[0],) + y.shape[1:]
+
+
+def case_gemms(case) -> list:
+    """``layer_gemms`` of one LayerCase: the GEMMs its forward + backward row performs."""
+    return layer_gemms(*_case_shapes(case))
+
+
+def layer_flops(case) -> float:
+    """Forward + backward floating-point operations of one LayerCase (3 forwards; 0 for BN, activations)."""
+    return 2.0 * 3 * layer_macs(*_case_shapes(case))

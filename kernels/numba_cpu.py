@@ -27,6 +27,9 @@ OpenBLAS's worker threads both spin after their work, and on two cores they took
 other's time (the same layout kernels gave a 494 ms W2 step with Numba's two threads
 and 295 ms with one), and the serial layout passes already run at memory speed. One thread pool at a
 time means no oversubscription, and ``backend.blas_threads`` bounds the only pool.
+``SCRATCHGAN_NUMBA_SPLIT=1`` opts in to running the large passes in two halves on the
+caller's thread and one worker thread (``_halves``); it is off by default because it showed
+no consistent gain where it was measured (docs/performance.md).
 
 ``cache=True`` stores the compiled machine code beside this file (``__pycache__``, or
 Numba's user-wide cache directory when that is not writable), so compilation happens
@@ -34,6 +37,9 @@ once per machine and dtype; ``warm_up()`` compiles every kernel ahead of a run.
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 from numba import njit
@@ -45,6 +51,36 @@ from numba import njit
 _JIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 # sums may be reassociated (vectorised), as NumPy's pairwise sums are; nothing else is relaxed
 _JIT_SUMS = dict(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
+
+
+# -- two threads for the memory-bound passes -------------------------------------------------------
+# Off unless SCRATCHGAN_NUMBA_SPLIT=1: on the 2-core benchmark machine, shared with other work
+# while it was measured, the split gave no consistent gain (paired split/serial medians of
+# 0.98-1.04 per conv layer), like the earlier trials of Numba's own thread pools.
+SPLIT = os.environ.get("SCRATCHGAN_NUMBA_SPLIT", "0") == "1"
+SPLIT_BYTES = 4 << 20  # passes over less than this stay on one thread (waking the second one costs more)
+_worker = {"pid": None, "pool": None}
+
+
+def _second_thread():
+    """One worker thread beside the caller's (made again after a fork: threads do not survive one)."""
+    if _worker["pid"] != os.getpid():
+        _worker["pid"], _worker["pool"] = os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="scratchgan")
+    return _worker["pool"]
+
+
+def _halves(kernel, n, args_for, nbytes):
+    """kernel(*args_for(start, stop)) over [0, n) in two halves on two threads (the kernels are
+    nogil and each half writes its own rows), or in one call when the pass is small."""
+    if not SPLIT or n < 2 or nbytes < SPLIT_BYTES:
+        kernel(*args_for(0, n))
+        return
+    middle = n // 2
+    second = _second_thread().submit(kernel, *args_for(middle, n))
+    try:
+        kernel(*args_for(0, middle))
+    finally:
+        second.result()
 
 
 # -- convolution: NHWC layout passes around one GEMM ------------------------------------------
@@ -138,6 +174,30 @@ def _im2col_channel_major(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
 
 
 @njit(**_JIT)
+def _col2im_pixels_to_nchw(cols, n, h, w, kh, kw, sh, sw, ph, pw, dh, dw, out):
+    """out[n, o, s y - p + d i, s x - p + d j] += cols[(n, y, x), (o, i, j)], zeroed first; out NCHW.
+
+    The few-output-channel layout: the GEMM before it writes one row of O kh kw values per
+    input pixel (x's pixel rows times w, BLAS's fastest orientation for these thin products),
+    and each image's output (O Ho Wo values) stays in L1 while its rows are added in."""
+    _, channels, ho, wo = out.shape
+    out[:] = 0
+    for b in range(n):
+        for y in range(h):
+            for x in range(w):
+                source = cols[(b * h + y) * w + x]
+                for o in range(channels):
+                    for i in range(kh):
+                        oy = y * sh - ph + i * dh
+                        if oy < 0 or oy >= ho:
+                            continue
+                        for j in range(kw):
+                            ox = x * sw - pw + j * dw
+                            if 0 <= ox < wo:
+                                out[b, o, oy, ox] += source[(o * kh + i) * kw + j]
+
+
+@njit(**_JIT)
 def _col2im_channel_major(cols, n, h, w, kh, kw, sh, sw, ph, pw, dh, dw, out):
     """out[n, o, s y - p + d i, s x - p + d j] += cols[(o, i, j), (n, y, x)], zeroed first; out NCHW."""
     _, channels, ho, wo = out.shape
@@ -210,13 +270,23 @@ def channel_rows(x):
     return swap_leading_axes(x.reshape(n, c, -1)).reshape(c, -1)
 
 
+def _one_patch(h, w, kernel_size, padding, out_size) -> bool:
+    """Whether a kernel covers the whole unpadded (h, w) image at one output pixel (a DCGAN
+    critic's last layer, a generator's first): NHWC columns are then the image's memory
+    itself, and a transposed convolution's GEMM writes its output with no col2im."""
+    return tuple(padding) == (0, 0) and tuple(kernel_size) == (h, w) and tuple(out_size) == (1, 1)
+
+
 def im2col_nhwc(x_nhwc, kernel_size, stride, padding, dilation, out_size):
     """x (N, H, W, C) -> cols (N*Ho*Wo, kh*kw*C): row = output pixel, column = (i, j, c)."""
-    n, _, _, c = x_nhwc.shape
+    n, h, w, c = x_nhwc.shape
     (kh, kw), (ho, wo) = kernel_size, out_size
+    if _one_patch(h, w, kernel_size, padding, out_size):  # the columns are x's own rows
+        return x_nhwc.reshape(n, h * w * c)
     cols = numpy.empty((n * ho * wo, kh * kw * c), dtype=x_nhwc.dtype)
-    _im2col_nhwc(x_nhwc, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0],
-                 dilation[1], ho, wo, cols)
+    geometry = (kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], ho, wo)
+    _halves(_im2col_nhwc, n, lambda start, stop: (x_nhwc[start:stop], *geometry,
+                                                  cols[start * ho * wo:stop * ho * wo]), cols.nbytes)
     return cols
 
 
@@ -306,8 +376,9 @@ def _kept(cols, keep):
 def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
     """Twin of ``ops.conv.conv_transpose2d_array``: cols = x rows @ w'' then col2im.
 
-    Few output channels: cols (O kh kw, N H W) = w (C, O kh kw)^T @ x (C, N H W), added
-    into NCHW. Otherwise, per batch slice: cols (n H W, kh kw O) = x (n H W, C) @ w'' with
+    Few output channels, added into NCHW: cols (N H W, O kh kw) = x (N H W, C) @ w (C, O kh kw)
+    when x is channels-last, else cols (O kh kw, N H W) = w^T @ x (C, N H W). Otherwise, per
+    batch slice: cols (n H W, kh kw O) = x (n H W, C) @ w'' with
     w''[c, (i, j, o)] = w[c, o, i, j], added into NHWC memory, returned channels-last.
     x's pixel rows are a view when x is channels-last, else one copy."""
     n, c, h, wd = x.shape
@@ -318,19 +389,29 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
     x = x.astype(dtype, copy=False)
     geometry = (kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1])
     if out_channels < FEW_CHANNELS:
-        x_channels = channel_rows(x)
-        cols = numpy.empty((out_channels * kh * kw, n * h * wd), dtype=dtype)
-        numpy.matmul(numpy.ascontiguousarray(w, dtype=dtype).reshape(c, -1).T, x_channels, out=cols)
+        w_matrix = numpy.ascontiguousarray(w, dtype=dtype).reshape(c, -1)  # (C, O kh kw)
         out = numpy.empty((n, out_channels, ho, wo), dtype=dtype)
-        _col2im_channel_major(cols, n, h, wd, *geometry, out)
+        if channels_last(x):  # x's pixel rows are a view: the GEMM's fastest orientation
+            cols = numpy.empty((n * h * wd, out_channels * kh * kw), dtype=dtype)
+            numpy.matmul(pixel_rows(x), w_matrix, out=cols)
+            _col2im_pixels_to_nchw(cols, n, h, wd, *geometry, out)
+        else:  # an NCHW x gives contiguous channel rows cheaply (a pixel-row copy is a slow transpose)
+            cols = numpy.empty((out_channels * kh * kw, n * h * wd), dtype=dtype)
+            numpy.matmul(w_matrix.T, channel_rows(x), out=cols)
+            _col2im_channel_major(cols, n, h, wd, *geometry, out)
         return out
     x_rows, w_cols = pixel_rows(x), _kernel_rows(w, dtype)
     out_nhwc = numpy.empty((n, ho, wo, out_channels), dtype=dtype)
     for start, stop in _batch_slices(n, h * wd * kh * kw * out_channels * dtype.itemsize):
         rows = x_rows[start * h * wd:stop * h * wd]  # (n H W, C)
+        if _one_patch(ho, wo, (kh, kw), padding, (h, wd)):  # one input pixel per image: no overlaps
+            numpy.matmul(rows, w_cols, out=out_nhwc[start:stop].reshape(rows.shape[0], -1))
+            continue
         cols = numpy.empty((rows.shape[0], kh * kw * out_channels), dtype=dtype)
         numpy.matmul(rows, w_cols, out=cols)
-        _col2im_nhwc(cols, stop - start, h, wd, *geometry, out_nhwc[start:stop])
+        _halves(lambda part, images, out_part: _col2im_nhwc(part, images, h, wd, *geometry, out_part),
+                stop - start, lambda first, last: (cols[first * h * wd:last * h * wd], last - first,
+                                                   out_nhwc[start + first:start + last]), cols.nbytes)
     return nchw_view(out_nhwc)
 
 
@@ -364,6 +445,9 @@ def _conv2d_weight(x_shape, x, columns, gy, kernel_size, stride, padding, dilati
     if few:
         cols = columns if columns is not None else \
             im2col_channel_major(x, kernel_size, stride, padding, dilation, (ho, wo))
+        # gy^T @ cols^T: dw^T = cols @ gy (both untransposed) is faster on one BLAS thread, but
+        # with two, OpenBLAS splits its tiny (C kh kw, O) output and K = N Ho Wo runs serially:
+        # 46-650 ms against 17-35 ms for W3's Conv(3, 64) on the shared 2-core machine
         dw = numpy.empty((out_channels, c * kh * kw), dtype=dtype)
         numpy.matmul(gy_channels, cols.T, out=dw)
         return dw.reshape(out_channels, c, kh, kw)
@@ -415,7 +499,9 @@ def leaky_relu(x, slope):
     """Twin of ``ops.elementwise.leaky_relu_array``: one pass, no temporaries, x's layout."""
     order = _memory_order(x)
     out, out_flat = _empty_in_order(x.shape, order, x.dtype)
-    _leaky_relu(_in_memory_order(x, order), x.dtype.type(slope), out_flat)
+    x_flat, slope = _in_memory_order(x, order), x.dtype.type(slope)
+    _halves(_leaky_relu, x.size, lambda start, stop: (x_flat[start:stop], slope, out_flat[start:stop]),
+            x.nbytes)
     return out
 
 
@@ -424,16 +510,18 @@ def leaky_relu_grad(g, x, slope):
     dtype = numpy.result_type(g, x)
     order = _memory_order(x)
     out, out_flat = _empty_in_order(g.shape, order, dtype)
-    _leaky_relu_grad(_in_memory_order(g, order, dtype), _in_memory_order(x, order), dtype.type(slope), out_flat)
+    g_flat, x_flat, slope = _in_memory_order(g, order, dtype), _in_memory_order(x, order), dtype.type(slope)
+    _halves(_leaky_relu_grad, x.size, lambda start, stop: (g_flat[start:stop], x_flat[start:stop], slope,
+                                                           out_flat[start:stop]), x.nbytes)
     return out
 
 
 @njit(**_JIT_SUMS)
-def _batch_norm_train(x, weight, bias, eps, y, mean, var):
-    """x (N, C, P): per channel, mean and biased var over (N, P) (float64 sums), then y."""
-    n, channels, p = x.shape
+def _batch_norm_train(x, weight, bias, eps, y, mean, var, first, last):
+    """x (N, C, P): per channel in [first, last), mean and biased var over (N, P) (float64 sums), then y."""
+    n, _, p = x.shape
     count = n * p
-    for c in range(channels):
+    for c in range(first, last):
         total = 0.0
         for b in range(n):
             for k in range(p):
@@ -456,11 +544,12 @@ def _batch_norm_train(x, weight, bias, eps, y, mean, var):
 
 
 @njit(**_JIT_SUMS)
-def _batch_norm_backward(g, x, weight, mean, invstd, dx, dweight, dbias):
-    """dbias = sum g, dweight = sum g x_hat, dx = gamma/sigma (g - dbias/count - x_hat dweight/count)."""
-    n, channels, p = x.shape
+def _batch_norm_backward(g, x, weight, mean, invstd, dx, dweight, dbias, first, last):
+    """dbias = sum g, dweight = sum g x_hat, dx = gamma/sigma (g - dbias/count - x_hat dweight/count),
+    per channel in [first, last)."""
+    n, _, p = x.shape
     count = n * p
-    for c in range(channels):
+    for c in range(first, last):
         mu, inv = mean[c], invstd[c]
         sum_g = 0.0
         sum_g_xhat = 0.0
@@ -480,45 +569,56 @@ def _batch_norm_backward(g, x, weight, mean, invstd, dx, dweight, dbias):
 
 
 @njit(**_JIT_SUMS)
-def _batch_norm_train_rows(x, weight, bias, eps, y, mean, var):
-    """BatchNorm1d on x (N, C): the same sums, row by row so that memory is read in order."""
+def _batch_norm_train_rows(x, weight, bias, eps, y, mean, var, first, last):
+    """BatchNorm1d on x (N, C), channels [first, last): the same sums, row by row so that memory
+    is read in order."""
     n, channels = x.shape
     totals = numpy.zeros(channels)
     for b in range(n):
-        for c in range(channels):
+        for c in range(first, last):
             totals[c] += x[b, c]
-    for c in range(channels):
+    for c in range(first, last):
         mean[c] = totals[c] / n
     squares = numpy.zeros(channels)
     for b in range(n):
-        for c in range(channels):
+        for c in range(first, last):
             d = x[b, c] - totals[c] / n
             squares[c] += d * d
     scale = numpy.empty_like(mean)
-    for c in range(channels):
+    for c in range(first, last):
         var[c] = squares[c] / n
         scale[c] = weight[c] / numpy.sqrt(var[c] + eps)
     for b in range(n):
-        for c in range(channels):
+        for c in range(first, last):
             y[b, c] = (x[b, c] - mean[c]) * scale[c] + bias[c]
 
 
 @njit(**_JIT_SUMS)
-def _batch_norm_backward_rows(g, x, weight, mean, invstd, dx, dweight, dbias):
+def _batch_norm_backward_rows(g, x, weight, mean, invstd, dx, dweight, dbias, first, last):
     n, channels = x.shape
     sum_g = numpy.zeros(channels)
     sum_g_xhat = numpy.zeros(channels)
     for b in range(n):
-        for c in range(channels):
+        for c in range(first, last):
             sum_g[c] += g[b, c]
             sum_g_xhat[c] += g[b, c] * ((x[b, c] - mean[c]) * invstd[c])
-    for c in range(channels):
+    for c in range(first, last):
         dbias[c] = sum_g[c]
         dweight[c] = sum_g_xhat[c]
     for b in range(n):
-        for c in range(channels):
+        for c in range(first, last):
             x_hat = (x[b, c] - mean[c]) * invstd[c]
             dx[b, c] = weight[c] * invstd[c] * (g[b, c] - dbias[c] / n - x_hat * (dweight[c] / n))
+
+
+def _by_channels(kernel, channels, args, nbytes):
+    """kernel(*args, first, last) over two halves of the channels on two threads (whole arrays
+    and a channel range, so the loops keep their contiguous, vectorised form); each channel's
+    sums are the same whichever thread computes them.
+
+    The range is unsigned: indexing with a signed loop variable that does not start at 0 makes
+    Numba wrap negative indices on every access, which kept LLVM from vectorising (6-8x slower)."""
+    _halves(kernel, channels, lambda first, last: (*args, numpy.uint64(first), numpy.uint64(last)), nbytes)
 
 
 def _channels_view(a):
@@ -534,8 +634,9 @@ def batch_norm_train(x, weight, bias, eps):
         y_nhwc = numpy.empty(x.transpose(0, 2, 3, 1).shape, dtype=x.dtype)
         mean = numpy.empty(x.shape[1], dtype=x.dtype)
         var = numpy.empty(x.shape[1], dtype=x.dtype)
-        _batch_norm_train_rows(rows, weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False),
-                               x.dtype.type(eps), y_nhwc.reshape(rows.shape), mean, var)
+        _by_channels(_batch_norm_train_rows, x.shape[1],
+                     (rows, weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False), x.dtype.type(eps),
+                      y_nhwc.reshape(rows.shape), mean, var), x.nbytes)
         return nchw_view(y_nhwc), mean, var
     x3 = _channels_view(x)
     y = numpy.empty_like(x3)
@@ -543,9 +644,10 @@ def batch_norm_train(x, weight, bias, eps):
     var = numpy.empty(x.shape[1], dtype=x.dtype)
     weight, bias = weight.astype(x.dtype, copy=False), bias.astype(x.dtype, copy=False)
     if x3.shape[2] == 1:  # (N, C): BatchNorm1d
-        _batch_norm_train_rows(x3[:, :, 0], weight, bias, x.dtype.type(eps), y[:, :, 0], mean, var)
+        kernel, x3, y3 = _batch_norm_train_rows, x3[:, :, 0], y[:, :, 0]
     else:
-        _batch_norm_train(x3, weight, bias, x.dtype.type(eps), y, mean, var)
+        kernel, y3 = _batch_norm_train, y
+    _by_channels(kernel, x.shape[1], (x3, weight, bias, x.dtype.type(eps), y3, mean, var), x.nbytes)
     return y.reshape(x.shape), mean, var
 
 
@@ -556,8 +658,9 @@ def batch_norm_backward(g, x, weight, mean, invstd):
         dx_nhwc = numpy.empty(x.transpose(0, 2, 3, 1).shape, dtype=x.dtype)
         dweight = numpy.empty(x.shape[1], dtype=x.dtype)
         dbias = numpy.empty(x.shape[1], dtype=x.dtype)
-        _batch_norm_backward_rows(g_rows, rows, weight.astype(x.dtype, copy=False), mean, invstd,
-                                  dx_nhwc.reshape(rows.shape), dweight, dbias)
+        _by_channels(_batch_norm_backward_rows, x.shape[1],
+                     (g_rows, rows, weight.astype(x.dtype, copy=False), mean, invstd, dx_nhwc.reshape(rows.shape),
+                      dweight, dbias), x.nbytes)
         return nchw_view(dx_nhwc), dweight, dbias
     x3, g3 = _channels_view(x), _channels_view(g.astype(x.dtype, copy=False))
     dx = numpy.empty_like(x3)
@@ -565,9 +668,10 @@ def batch_norm_backward(g, x, weight, mean, invstd):
     dbias = numpy.empty(x.shape[1], dtype=x.dtype)
     weight = weight.astype(x.dtype, copy=False)
     if x3.shape[2] == 1:
-        _batch_norm_backward_rows(g3[:, :, 0], x3[:, :, 0], weight, mean, invstd, dx[:, :, 0], dweight, dbias)
+        kernel, arrays = _batch_norm_backward_rows, (g3[:, :, 0], x3[:, :, 0], weight, mean, invstd, dx[:, :, 0])
     else:
-        _batch_norm_backward(g3, x3, weight, mean, invstd, dx, dweight, dbias)
+        kernel, arrays = _batch_norm_backward, (g3, x3, weight, mean, invstd, dx)
+    _by_channels(kernel, x.shape[1], arrays + (dweight, dbias), x.nbytes)
     return dx.reshape(x.shape), dweight, dbias
 
 
@@ -596,10 +700,127 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias_
     flat = param.reshape(-1)
     out = numpy.empty_like(flat)
     exp_avg, exp_avg_sq = numpy.ascontiguousarray(exp_avg), numpy.ascontiguousarray(exp_avg_sq)
-    _adam_update(numpy.ascontiguousarray(flat), numpy.ascontiguousarray(grad, dtype=param.dtype).reshape(-1),
-                 exp_avg.reshape(-1), exp_avg_sq.reshape(-1), dtype(1 - beta1), dtype(beta2),
-                 dtype(1 - beta2), dtype(step_size), dtype(bias_correction2_sqrt), dtype(eps), out)
+    arrays = (numpy.ascontiguousarray(flat), numpy.ascontiguousarray(grad, dtype=param.dtype).reshape(-1),
+              exp_avg.reshape(-1), exp_avg_sq.reshape(-1))
+    scalars = (dtype(1 - beta1), dtype(beta2), dtype(1 - beta2), dtype(step_size), dtype(bias_correction2_sqrt),
+               dtype(eps))
+    _halves(_adam_update, flat.size,
+            lambda start, stop: (*(a[start:stop] for a in arrays), *scalars, out[start:stop]), 4 * param.nbytes)
     return out.reshape(param.shape), exp_avg, exp_avg_sq
+
+
+# -- pairwise L1 distances (minibatch discrimination) ------------------------------------------
+# The planes (B, C, N) hold one group's and channel's N row values side by side: each inner
+# loop runs over j, contiguous, and vectorises.
+
+
+@njit(**_JIT)
+def _pairwise_l1(planes, out):
+    groups, channels, n = planes.shape
+    for b in range(groups):
+        for i in range(n):
+            row = out[b, i]
+            value = planes[b, 0, i]
+            for j in range(n):
+                row[j] = abs(value - planes[b, 0, j])
+            for c in range(1, channels):  # channels in order: the reference's rounding
+                value = planes[b, c, i]
+                for j in range(n):
+                    row[j] += abs(value - planes[b, c, j])
+
+
+def pairwise_l1(m):
+    """Twin of ``ops.pairwise.pairwise_l1_array``: d[b, i, j] = sum_c |m[b,i,c] - m[b,j,c]|."""
+    groups, n, channels = m.shape
+    out = numpy.empty((groups, n, n), dtype=m.dtype)
+    if channels == 0:
+        out[...] = 0
+        return out
+    _pairwise_l1(numpy.ascontiguousarray(m.transpose(0, 2, 1)), out)
+    return out
+
+
+@njit(**_JIT_SUMS)
+def _pairwise_sign_contract(planes, w, out):
+    groups, channels, n = planes.shape
+    for b in range(groups):
+        for c in range(channels):
+            for i in range(n):
+                value = planes[b, c, i]
+                total = w[b, i, 0] * 0
+                for j in range(n):
+                    difference = value - planes[b, c, j]
+                    total += w[b, i, j] * numpy.sign(difference)
+                out[b, i, c] = total
+
+
+def pairwise_sign_contract(m, w):
+    """Twin of ``ops.pairwise.pairwise_sign_contract_array``: y[b,i,c] = sum_j w[b,i,j] s[b,i,j,c]."""
+    out = numpy.empty(m.shape, dtype=m.dtype)
+    _pairwise_sign_contract(numpy.ascontiguousarray(m.transpose(0, 2, 1)),
+                            numpy.ascontiguousarray(w, dtype=m.dtype), out)
+    return out
+
+
+@njit(**_JIT)
+def _pairwise_sign_dot(planes, weights, out):
+    groups, channels, n = planes.shape
+    for b in range(groups):
+        for i in range(n):
+            row = out[b, i]
+            row[:] = 0
+            for c in range(channels):
+                value, weight = planes[b, c, i], weights[b, c, i]
+                for j in range(n):
+                    difference = value - planes[b, c, j]
+                    row[j] += weight * numpy.sign(difference)
+
+
+def pairwise_sign_dot(m, h):
+    """Twin of ``ops.pairwise.pairwise_sign_dot_array``: y[b,i,j] = sum_c s[b,i,j,c] h[b,i,c]."""
+    groups, n, _ = m.shape
+    out = numpy.empty((groups, n, n), dtype=m.dtype)
+    _pairwise_sign_dot(numpy.ascontiguousarray(m.transpose(0, 2, 1)),
+                       numpy.ascontiguousarray(h.transpose(0, 2, 1), dtype=m.dtype), out)
+    return out
+
+
+def pairwise_l1_closeness(m):
+    """Twin of ``ops.pairwise.pairwise_l1_closeness_array``: the distances in one pass, then
+    NumPy's SIMD exp in place (a scalar exp per pair in the loop was slower)."""
+    kernel = pairwise_l1(m)
+    numpy.exp(numpy.negative(kernel, out=kernel), out=kernel)
+    return kernel.sum(axis=2) - 1, kernel
+
+
+@njit(**_JIT_SUMS)
+def _pairwise_l1_closeness_grad(planes, g, kernel, out, weights):
+    groups, channels, n = planes.shape
+    zero = g[0, 0] * 0
+    for b in range(groups):
+        for i in range(n):
+            gi = g[b, i]
+            for j in range(n):
+                weights[j] = (gi + g[b, j]) * kernel[b, i, j]
+            for c in range(channels):
+                value = planes[b, c, i]
+                above = zero
+                below = zero
+                for j in range(n):
+                    other = planes[b, c, j]
+                    above += weights[j] if value > other else zero
+                    below += weights[j] if value < other else zero
+                out[b, i, c] = below - above
+
+
+def pairwise_l1_closeness_grad(m, g, kernel):
+    """Twin of ``ops.pairwise.pairwise_l1_closeness_grad_array``: dm[b,i,c] =
+    -sum_j (g[b,i] + g[b,j]) e[b,i,j] s[b,i,j,c], the weights of row i built once for its C channels."""
+    groups, n, channels = m.shape
+    out = numpy.empty(m.shape, dtype=m.dtype)
+    _pairwise_l1_closeness_grad(numpy.ascontiguousarray(m.transpose(0, 2, 1)), numpy.ascontiguousarray(g, dtype=m.dtype),
+                                numpy.ascontiguousarray(kernel, dtype=m.dtype), out, numpy.empty(n, dtype=m.dtype))
+    return out
 
 
 def warm_up(dtype=numpy.float32) -> float:
@@ -629,6 +850,11 @@ def warm_up(dtype=numpy.float32) -> float:
 
 
 KERNELS: dict = {
+    "pairwise_l1": pairwise_l1,
+    "pairwise_sign_contract": pairwise_sign_contract,
+    "pairwise_sign_dot": pairwise_sign_dot,
+    "pairwise_l1_closeness": pairwise_l1_closeness,
+    "pairwise_l1_closeness_grad": pairwise_l1_closeness_grad,
     "adam_update": adam_update,
     "batch_norm_train": batch_norm_train,
     "batch_norm_backward": batch_norm_backward,

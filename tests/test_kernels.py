@@ -9,11 +9,11 @@ relative (summation order differs), float32 to float32 rounding of the sums
 
 import numpy
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scratchgan as sg
-from scratchgan.ops import conv, norm
+from scratchgan.ops import conv, norm, pairwise
 from scratchgan.ops.elementwise import leaky_relu_array, leaky_relu_grad_array
 from scratchgan.optim.adam import adam_update_array
 from tests.strategies import conv_geometries, laid_out
@@ -191,7 +191,8 @@ def test_adam_update_keeps_the_moments_in_place():
 def test_every_kernel_has_a_numpy_twin_tested_here():
     tested = {"conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm_train",
               "batch_norm_backward", "leaky_relu", "leaky_relu_grad", "adam_update",
-              "conv2d_keeping_columns", "conv2d_weight_from_columns"}
+              "conv2d_keeping_columns", "conv2d_weight_from_columns", "pairwise_l1", "pairwise_sign_contract",
+              "pairwise_sign_dot", "pairwise_l1_closeness", "pairwise_l1_closeness_grad"}
     assert set(numba_cpu.KERNELS) == tested
 
 
@@ -312,3 +313,61 @@ def test_a_convolution_returns_channels_last_memory():
     assert y.shape == (2, 32, 6, 6) and numba_cpu.channels_last(y)
     numpy.testing.assert_array_equal(y, conv.conv2d_array(x, numpy.ones((32, 16, 3, 3), numpy.float32),
                                                          (1, 1), (1, 1), (1, 1)))
+
+
+@given(st.data())
+def test_passes_split_over_two_threads_give_the_one_thread_bits(data):
+    """With SCRATCHGAN_NUMBA_SPLIT=1, large passes run in two halves on two threads (by batch, by
+    channel, or by element): every element is computed as on one thread, bit for bit."""
+    dtype = data.draw(DTYPES, label="dtype")
+    x = as_channels_last(random_array(data, (4, 20, 6, 6), dtype))
+    x_nchw = random_array(data, (4, 20, 6, 6), dtype)
+    rows = random_array(data, (5, 20), dtype)
+    w = random_array(data, (20, 20, 3, 3), dtype)
+    ones = numpy.ones(20, dtype)
+    calls = [
+        lambda: numba_cpu.conv2d(x_nchw, w, (2, 2), (1, 1), (1, 1)),
+        lambda: numba_cpu.conv_transpose2d(x, w, (2, 2), (1, 1), (1, 1), (1, 1)),
+        lambda: numba_cpu.leaky_relu(x, 0.2),
+        lambda: numba_cpu.leaky_relu_grad(x, x_nchw, 0.2),
+        lambda: numba_cpu.adam_update(x_nchw, x_nchw, x_nchw.copy(), numpy.abs(x_nchw), 0.5, 0.9, 1e-3, 1.0, 1e-8)[0],
+    ]
+    for source in (x, x_nchw, rows):
+        calls.append(lambda source=source: numba_cpu.batch_norm_train(source, ones, ones, 1e-5))
+        calls.append(lambda source=source: numba_cpu.batch_norm_backward(source, source, ones, ones, ones))
+    previous = numba_cpu.SPLIT, numba_cpu.SPLIT_BYTES
+    try:
+        for call in calls:
+            numba_cpu.SPLIT = False
+            one_thread = call()
+            numba_cpu.SPLIT, numba_cpu.SPLIT_BYTES = True, 0  # every pass is split
+            for expected, actual in zip(_arrays(one_thread), _arrays(call())):
+                numpy.testing.assert_array_equal(actual, expected)
+    finally:
+        numba_cpu.SPLIT, numba_cpu.SPLIT_BYTES = previous
+
+
+def _arrays(result):
+    return result if isinstance(result, tuple) else (result,)
+
+
+@settings(deadline=None)  # the first examples compile the kernels
+@given(st.integers(1, 3), st.integers(1, 9), st.integers(1, 5), st.sampled_from([numpy.float32, numpy.float64]),
+       st.integers(0, 2**32 - 1))
+def test_pairwise_kernels_equal_their_numpy_twins(groups, n, channels, dtype, seed):
+    rng = numpy.random.default_rng(seed)
+    m = rng.standard_normal((groups, n, channels)).astype(dtype)
+    m[:, :, 0] = numpy.round(m[:, :, 0])  # ties: sign 0
+    w, h, g = (rng.standard_normal(shape).astype(dtype) for shape in ((groups, n, n), m.shape, (groups, n)))
+    tolerance = dict(rtol=1e-5, atol=1e-5) if dtype == numpy.float32 else dict(rtol=1e-12, atol=1e-12)
+    closeness, kernel = numba_cpu.pairwise_l1_closeness(m)
+    expected_closeness, expected_kernel = pairwise.pairwise_l1_closeness_array(m)
+    pairs = [(numba_cpu.pairwise_l1(m), pairwise.pairwise_l1_array(m)),
+             (numba_cpu.pairwise_sign_contract(m, w), pairwise.pairwise_sign_contract_array(m, w)),
+             (numba_cpu.pairwise_sign_dot(m, h), pairwise.pairwise_sign_dot_array(m, h)),
+             (closeness, expected_closeness), (kernel, expected_kernel),
+             (numba_cpu.pairwise_l1_closeness_grad(m, g, kernel),
+              pairwise.pairwise_l1_closeness_grad_array(m, g, expected_kernel))]
+    for got, expected in pairs:
+        assert got.dtype == expected.dtype == dtype and got.shape == expected.shape
+        numpy.testing.assert_allclose(got, expected, **tolerance)

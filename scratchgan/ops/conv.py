@@ -229,14 +229,21 @@ class Conv2d(Function):
     the G channel blocks is its own convolution, and the VJPs are taken with the same G."""
 
     groups = 1
+    columns_sink = None  # a dict that receives the forward's im2col columns (ConvTranspose2d.backward's)
 
     def forward(self, x, w, b=None):
         if self.groups > 1:
             y = grouped_conv2d(x, w, self.stride, self.padding, self.dilation, self.groups)
             return _add_bias(y, b)
-        keeping = backend.kernel("conv2d_keeping_columns", None) if self.needs_input_grad[1] else None
+        wanted = self.needs_input_grad[1] or self.columns_sink is not None
+        keeping = backend.kernel("conv2d_keeping_columns", None) if wanted else None
         if keeping is not None:  # a kernel set that can hand its im2col columns to the weight gradient
-            y, self.columns = keeping(x, w, self.stride, self.padding, self.dilation)
+            y, columns = keeping(x, w, self.stride, self.padding, self.dilation)
+            if self.needs_input_grad[1]:
+                self.columns = columns
+            if self.columns_sink is not None:
+                self.columns_sink["columns"] = columns
+                self.columns_sink = None  # handed over: the node keeps no second reference to them
         else:
             y = backend.kernel("conv2d", conv2d_array)(x, w, self.stride, self.padding, self.dilation)
         return _add_bias(y, b)
@@ -276,15 +283,18 @@ class ConvTranspose2d(Function):
         return _add_bias(impl(x, w, self.stride, self.padding, self.output_padding, self.dilation), b)
 
     def backward(self, g):
+        """dx and dw both read g's im2col columns (the same geometry): the first hands them to
+        the second when the kernel set keeps columns (``Conv2d.columns_sink``)."""
         x, w = self.inputs[:2]
         grad_x = grad_w = None
+        sink = {} if self.needs_input_grad[0] and self.needs_input_grad[1] else None
         if self.needs_input_grad[0]:
             grad_x = Conv2d.apply(g, w, stride=self.stride, padding=self.padding,
-                                  dilation=self.dilation, groups=self.groups)
+                                  dilation=self.dilation, groups=self.groups, columns_sink=sink)
         if self.needs_input_grad[1]:
             grad_w = Conv2dWeight.apply(g, x, kernel_size=w.shape[2:], stride=self.stride,
                                         padding=self.padding, dilation=self.dilation,
-                                        groups=self.groups)
+                                        groups=self.groups, columns=(sink or {}).get("columns"))
         if len(self._inputs) == 2:
             return grad_x, grad_w
         return grad_x, grad_w, _bias_grad(g) if self.needs_input_grad[2] else None
