@@ -179,18 +179,7 @@ def test_search_works_from_file_urls(site):
 
 
 # -- every public name, with its formula -----------------------------------------------------------
-def _cells(row):
-    """The cells of a Markdown table row; a | inside `code` does not split."""
-    cells, current, in_code = [], "", False
-    for char in row.strip().strip("|"):
-        if char == "`":
-            in_code = not in_code
-        if char == "|" and not in_code:
-            cells.append(current.strip())
-            current = ""
-        else:
-            current += char
-    return cells + [current.strip()]
+from tools.mkdocs_atlas import markdown_cells as _cells  # noqa: E402  the hook's own row parser
 
 
 def documented_names():
