@@ -34,6 +34,12 @@ METHODS = {
 }
 
 
+def _ring_modes():
+    from scratchgan.data import toy
+
+    return toy.get("ring8").modes
+
+
 def train_one(overrides, steps, seed):
     config = TrainConfig(data="ring8", steps=steps, seed=seed, **overrides)
     trainer = Trainer(config)
@@ -49,27 +55,40 @@ def train_one(overrides, steps, seed):
     return stats, samples
 
 
-def plot(out_dir, results, seeds):
+def plot(out_dir, results, seeds, modes, steps):
+    """One panel per method (its first seed's run), three across, with the mode centres and
+    their 3-std circles: a sample inside a circle is a high-quality sample of that mode."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(results)
-    figure, axes = plt.subplots(len(names), len(seeds), figsize=(2.2 * len(seeds), 2.0 * len(names)),
-                                squeeze=False)
-    for row, name in enumerate(names):
-        for col, (stats, samples) in enumerate(results[name]):
-            panel = axes[row][col]
-            panel.scatter(samples[:, 0], samples[:, 1], s=1, alpha=0.4, color="tab:orange")
-            panel.set_xlim(-2.6, 2.6)
-            panel.set_ylim(-2.6, 2.6)
-            panel.set_xticks([])
-            panel.set_yticks([])
-            panel.set_title(f"{stats['modes_covered']}/8, hq {stats['high_quality_fraction']:.2f}", fontsize=8)
-            if col == 0:
-                panel.set_ylabel(name, fontsize=7)
-    _demo.save_figure(figure, out_dir, "mode_collapse.png", dpi=90)
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.5 * rows), squeeze=False)
+    for panel in axes.ravel()[len(names):]:
+        panel.set_visible(False)
+    for index, name in enumerate(names):
+        stats, samples = results[name][0]
+        panel = axes.ravel()[index]
+        panel.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color="tab:orange", label="generated")
+        for centre in modes:
+            panel.add_patch(plt.Circle(centre, 3 * 0.02, fill=False, color="black", linewidth=0.8))
+        panel.scatter(modes[:, 0], modes[:, 1], s=30, marker="+", color="black", linewidths=1, label="mode centres")
+        panel.set_xlim(-2.6, 2.6)
+        panel.set_ylim(-2.6, 2.6)
+        panel.set_aspect("equal")
+        panel.tick_params(labelsize=7)
+        panel.set_title(f"{name}\n{stats['modes_covered']}/8 modes, {100 * stats['high_quality_fraction']:.0f}% high quality",
+                        fontsize=9)
+        if index % columns == 0:
+            panel.set_ylabel("$x_2$", fontsize=9)
+        if index >= len(names) - columns:
+            panel.set_xlabel("$x_1$", fontsize=9)
+    axes[0][0].legend(loc="center", fontsize=7, markerscale=2)
+    figure.suptitle(f"ring8 after {steps} steps, seed {seeds[0]}", fontsize=11)
+    _demo.save_figure(figure, out_dir, "mode_collapse.png", dpi=100)
 
 
 def main(argv=None):
@@ -91,7 +110,7 @@ def main(argv=None):
         quality = numpy.mean([stats["high_quality_fraction"] for stats, _ in runs])
         means[name] = numpy.mean(covered)
         print(f"| {name} | {', '.join(map(str, covered))} | {means[name]:.1f} | {quality:.2f} |")
-    plot(out, results, seeds)
+    plot(out, results, seeds, numpy.asarray(_ring_modes()), steps)
     for runs in results.values():
         for stats, _ in runs:
             assert 0 <= stats["modes_covered"] <= 8 and 0.0 <= stats["high_quality_fraction"] <= 1.0

@@ -147,11 +147,17 @@ def blas_threads(count: int):
     idle 2-core machine and up to 9x longer when another process holds a core, because
     the waiting thread spins. Large convolution GEMMs gain from every core.
     """
-    from threadpoolctl import threadpool_limits
-
+    global _THREADPOOLS
     if count < 1:
         raise ValueError(f"blas_threads: count must be >= 1, got {count}")
-    return threadpool_limits(limits=count)
+    if _THREADPOOLS is None:  # finding the BLAS and OpenMP libraries takes ~0.2 ms: once
+        from threadpoolctl import ThreadpoolController
+
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=count)  # ~10 us: cheap enough for every training step
+
+
+_THREADPOOLS = None  # threadpoolctl's controller, made on the first blas_threads call
 
 
 def available_backends() -> list[str]:

@@ -1,4 +1,9 @@
-"""Matplotlib figures written as PNG files (no screen needed: the Agg backend)."""
+"""Matplotlib figures written as PNG files.
+
+Every figure is a ``matplotlib.figure.Figure`` made without pyplot, so writing a PNG needs no
+screen and leaves pyplot's backend alone: a notebook that imports scratchgan keeps its inline
+figures.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,20 @@ import numpy
 
 from scratchgan import files
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.figure import Figure
+
+
+def _subplots(rows=1, columns=1, figsize=(6, 4), squeeze=True):
+    """A pyplot-free ``plt.subplots``: a Figure and its axes."""
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(rows, columns, squeeze=squeeze)
 
 
 def plot_curves(path, steps, curves: dict, title: str, ylabel: str = "loss", log_y: bool = True,
                 references: dict | None = None):
     """One line per named curve against the training step; ``references`` adds dashed
     horizontal lines (label -> value), e.g. a loss's value at equilibrium."""
-    figure, axes = plt.subplots(figsize=(6, 4))
+    figure, axes = _subplots(figsize=(6, 4))
     for name, values in curves.items():
         axes.plot(steps, values, label=name)
     for label, value in (references or {}).items():
@@ -24,72 +34,113 @@ def plot_curves(path, steps, curves: dict, title: str, ylabel: str = "loss", log
                       color="gray")
     if log_y:
         axes.set_yscale("log")
+    elif references:
+        low, high = axes.get_ylim()  # room above the top reference line for its label
+        axes.set_ylim(low, high + 0.08 * (high - low))
     axes.set_xlabel("step")
     axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.legend()
     figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
-    plt.close(figure)
 
 
-def _scatter_or_hist(axes, real, fake, bins=60):
+def _scatter_or_hist(axes, real, fake, bins=60, modes=None):
     if real.shape[1] == 1:
         edges = numpy.histogram_bin_edges(numpy.concatenate([real[:, 0], fake[:, 0]]), bins=bins)
         axes.hist(real[:, 0], bins=edges, density=True, alpha=0.5, color="tab:blue", label="data")
         axes.hist(fake[:, 0], bins=edges, density=True, alpha=0.5, color="tab:orange", label="generated")
+        if modes is not None:
+            for centre in numpy.asarray(modes)[:, 0]:
+                axes.axvline(centre, color="black", linestyle=":", linewidth=0.8)
     else:
         axes.scatter(real[:, 0], real[:, 1], s=3, alpha=0.3, color="tab:blue", label="data")
         axes.scatter(fake[:, 0], fake[:, 1], s=3, alpha=0.5, color="tab:orange", label="generated")
-        axes.set_aspect("equal", adjustable="datalim")
+        if modes is not None:
+            modes = numpy.asarray(modes)
+            axes.scatter(modes[:, 0], modes[:, 1], s=40, marker="+", linewidths=1.2, color="black",
+                         label="mode centres")
 
 
-def plot_toy_samples(path, real, fake, discriminator_fn=None, title="", output_kind="logit"):
-    """Generated samples over the data; for 2-D data the discriminator's decision surface as a
-    contour (D(x) = sigmoid(logit) for probability losses, the raw score otherwise); for 1-D
-    data histograms with D's curve."""
-    figure, axes = plt.subplots(figsize=(5.5, 5))
+def _square_extent(points, pad=0.12):
+    """The square (low, high) around the middle 99% of ``points`` (N, 2), padded: toy panels
+    keep equal axis scales, and the contour fills the whole panel."""
+    points = numpy.asarray(points, dtype=numpy.float64)
+    points = points[numpy.isfinite(points).all(axis=1)]  # a diverged run's NaN samples draw nothing
+    if len(points) == 0:
+        return numpy.array([-1.0, -1.0]), numpy.array([1.0, 1.0])
+    low, high = numpy.percentile(points, 0.5, axis=0), numpy.percentile(points, 99.5, axis=0)
+    middle, half = (low + high) / 2, max(float(numpy.max(high - low)) / 2, 1e-3) * (1 + pad)
+    return middle - half, middle + half
+
+
+def plot_toy_samples(path, real, fake, discriminator_fn=None, title="", output_kind="logit", modes=None):
+    """Generated samples over the data, with the data's mode centres when ``modes`` is given;
+    for 2-D data the discriminator's decision surface as a contour over the whole panel
+    (D(x) = sigmoid(logit) for probability losses, the raw score otherwise) with its colour
+    bar; for 1-D data histograms with D's curve."""
+    figure, axes = _subplots(figsize=(6, 5))
     both = numpy.concatenate([real, fake])
-    low, high = numpy.percentile(both, 0.5, axis=0), numpy.percentile(both, 99.5, axis=0)
-    pad = 0.15 * (high - low) + 1e-3
-    low, high = low - pad, high + pad
+    if real.shape[1] == 2:
+        low, high = _square_extent(both if modes is None else numpy.concatenate([both, modes]))
+    else:
+        low, high = numpy.percentile(both, 0.5, axis=0), numpy.percentile(both, 99.5, axis=0)
+        pad = 0.15 * (high - low) + 1e-3
+        low, high = low - pad, high + pad
+    label = "D(x)" if output_kind == "logit" else "critic f(x)"
     if discriminator_fn is not None and real.shape[1] == 2:
-        xs, ys = numpy.linspace(low[0], high[0], 120), numpy.linspace(low[1], high[1], 120)
+        xs, ys = numpy.linspace(low[0], high[0], 160), numpy.linspace(low[1], high[1], 160)
         grid_x, grid_y = numpy.meshgrid(xs, ys)
         values = discriminator_fn(numpy.stack([grid_x.ravel(), grid_y.ravel()], axis=1))
         if output_kind == "logit":
             values = 1 / (1 + numpy.exp(-numpy.clip(values, -50, 50)))
         contour = axes.contourf(grid_x, grid_y, values.reshape(grid_x.shape), levels=20, cmap="Greys", alpha=0.6)
-        figure.colorbar(contour, ax=axes, label="D(x)" if output_kind == "logit" else "critic")
-    _scatter_or_hist(axes, real, fake)
+        figure.colorbar(contour, ax=axes, label=label)
+    _scatter_or_hist(axes, real, fake, modes=modes)
+    if real.shape[1] == 2:
+        axes.set_xlim(low[0], high[0])
+        axes.set_ylim(low[1], high[1])
+        axes.set_aspect("equal", adjustable="box")
+        axes.set_xlabel("$x_1$")
+        axes.set_ylabel("$x_2$")
+    else:
+        axes.set_xlabel("$x$")
+        axes.set_ylabel("density")
     if discriminator_fn is not None and real.shape[1] == 1:
         xs = numpy.linspace(low[0], high[0], 300)[:, None]
         values = discriminator_fn(xs)
         if output_kind == "logit":
             values = 1 / (1 + numpy.exp(-numpy.clip(values, -50, 50)))
         twin = axes.twinx()
-        twin.plot(xs[:, 0], values, color="black", label="D(x)")
-        twin.set_ylabel("D(x)" if output_kind == "logit" else "critic")
-    axes.set_title(title)
-    axes.legend(loc="upper right", markerscale=3)
+        twin.plot(xs[:, 0], values, color="black", label=label)
+        twin.set_ylabel(label)
+    axes.set_title(title, fontsize=10)
+    axes.legend(loc="upper right", markerscale=3, fontsize=8, framealpha=0.9)
     figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
-    plt.close(figure)
 
 
-def plot_snapshots(path, snapshots, real, title="samples over training"):
-    """A strip of panels: generated samples (fixed latents) at several training steps."""
+def plot_snapshots(path, snapshots, real, title="samples over training", modes=None):
+    """A strip of panels: generated samples (fixed latents) at several training steps, on one
+    shared square extent, with the mode centres when ``modes`` is given."""
     count = len(snapshots)
-    figure, axes = plt.subplots(1, count, figsize=(2.6 * count, 2.8), squeeze=False)
+    figure, axes = _subplots(1, count, figsize=(2.6 * count, 3.4), squeeze=False)
+    if real.shape[1] == 2:
+        low, high = _square_extent(real if modes is None else numpy.concatenate([real, modes]), pad=0.3)
     for panel, (step, fake) in zip(axes[0], snapshots):
-        _scatter_or_hist(panel, real, fake, bins=40)
-        panel.set_title(f"step {step}", fontsize=9)
-        panel.set_xticks([])
-        panel.set_yticks([])
+        _scatter_or_hist(panel, real, fake, bins=40, modes=modes)
+        panel.set_title(f"step {step}", fontsize=10)
+        if real.shape[1] == 2:
+            panel.set_xlim(low[0], high[0])
+            panel.set_ylim(low[1], high[1])
+            panel.set_aspect("equal", adjustable="box")
+            panel.set_xlabel("$x_1$", fontsize=9)
+        panel.tick_params(labelsize=7)
+    if real.shape[1] == 2:
+        axes[0][0].set_ylabel("$x_2$", fontsize=9)
     figure.suptitle(title)
     figure.tight_layout()
     files.save_figure(figure, path, dpi=100)
-    plt.close(figure)
 
 
 # -- images ------------------------------------------------------------------------------------
@@ -116,7 +167,7 @@ def plot_image_grid(path, images, rows, columns, title="", row_labels=None, colu
     images = numpy.asarray(images)
     height, width = images.shape[2:]
     canvas = image_tiles(images, rows, columns)
-    figure, axes = plt.subplots(figsize=(0.55 * columns + 1.2, 0.55 * rows + 0.8))
+    figure, axes = _subplots(figsize=(0.55 * columns + 1.2, 0.55 * rows + 0.8))
     axes.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     axes.set_xticks([1 + column * (width + 1) + width / 2 for column in range(columns)] if column_labels else [])
     if column_labels:
@@ -130,7 +181,6 @@ def plot_image_grid(path, images, rows, columns, title="", row_labels=None, colu
     axes.set_title(title, fontsize=9)
     figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
-    plt.close(figure)
 
 
 def plot_image_snapshots(path, snapshots, title="fixed latents over training"):
@@ -147,7 +197,7 @@ def plot_metric_curves(path, steps, curves: dict, title: str, log_names=()):
     names = [name for name, values in curves.items() if any(v is not None for v in values)]
     if not names:
         return
-    figure, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.0), squeeze=False)
+    figure, axes = _subplots(1, len(names), figsize=(3.4 * len(names), 3.0), squeeze=False)
     for panel, name in zip(axes[0], names):
         pairs = [(s, v) for s, v in zip(steps, curves[name]) if v is not None]
         panel.plot([s for s, _ in pairs], [v for _, v in pairs], marker=".")
@@ -158,19 +208,18 @@ def plot_metric_curves(path, steps, curves: dict, title: str, log_names=()):
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
-    plt.close(figure)
 
 
 def plot_codes(path, codes, labels, density_fn, title: str):
     """2-D codes (N, 2) as points coloured by their class, over the filled contours of a
     density p(z) (``density_fn``: points (M, 2) -> (M,)); a legend names the classes."""
-    figure, axes = plt.subplots(figsize=(6, 5.5))
+    figure, axes = _subplots(figsize=(6, 5.5))
     reach = max(float(numpy.percentile(numpy.abs(codes), 99.5)), 3.0) * 1.15
     xs = numpy.linspace(-reach, reach, 160)
     grid_x, grid_y = numpy.meshgrid(xs, xs)
     density = density_fn(numpy.stack([grid_x.ravel(), grid_y.ravel()], axis=1)).reshape(grid_x.shape)
     axes.contourf(grid_x, grid_y, density, levels=12, cmap="Greys", alpha=0.6)
-    colours = plt.get_cmap("tab10")
+    colours = matplotlib.colormaps["tab10"]
     for label in numpy.unique(labels):
         chosen = labels == label
         axes.scatter(codes[chosen, 0], codes[chosen, 1], s=5, alpha=0.7, color=colours(int(label) % 10),
@@ -184,4 +233,3 @@ def plot_codes(path, codes, labels, density_fn, title: str):
     axes.legend(title="class", fontsize=7, markerscale=2.5, loc="upper right", ncol=2)
     figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
-    plt.close(figure)

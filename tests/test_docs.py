@@ -51,7 +51,8 @@ SMALL_IMAGE = ["--steps", "2", "--batch-size", "8", "--latent-dim", "6", "--widt
 # -- the strict build ----------------------------------------------------------------------------
 def build_site(site_dir):
     """``mkdocs build --strict`` into ``site_dir``; skips (fails under CI) without the docs packages."""
-    missing = [name for name in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python", "mathjax")
+    missing = [name for name in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python", "mathjax",
+                                 "jupytext", "nbclient", "nbconvert", "ipykernel")
                if importlib.util.find_spec(name.split(".")[0]) is None]
     if missing:
         message = f"the docs packages are not installed ({', '.join(missing)}): pip install -e '.[docs]'"

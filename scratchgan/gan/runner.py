@@ -388,11 +388,12 @@ def _toy_figures(trainer, folder, snapshots):
     fake = trainer.sample(latents=trainer.fixed_latents)
     viz.plot_toy_samples(folder.path / "samples.png", real, fake, trainer.discriminator_values,
                          title=f"{config.loss} on {config.data}, step {trainer.step_count}",
-                         output_kind=trainer.loss.output_kind)
+                         output_kind=trainer.loss.output_kind, modes=trainer.dataset.modes)
     if snapshots:
         ordered = sorted(snapshots.items())
         viz.plot_snapshots(folder.path / "snapshots.png", ordered, real,
-                           title=f"{config.loss} on {config.data}: fixed latents over training")
+                           title=f"{config.loss} on {config.data}: fixed latents over training",
+                           modes=trainer.dataset.modes)
 
 
 def _loss_figure(trainer, folder):

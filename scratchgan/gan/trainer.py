@@ -187,7 +187,17 @@ class Trainer:
 
     def step(self) -> dict:
         """Each player group's updates (``group.steps`` each), in the game's order. The logs'
-        values are floats on the CPU and 0-d device arrays on the GPU (``Game.log``)."""
+        values are floats on the CPU and 0-d device arrays on the GPU (``Game.log``).
+
+        A game of small GEMMs (the toy MLPs) steps with one BLAS thread: two threads take as
+        long on an idle machine and up to 16x longer when another process holds a core
+        (``backend.blas_threads``)."""
+        if self.game.small_gemms:
+            with backend.blas_threads(1):
+                return self._step()
+        return self._step()
+
+    def _step(self) -> dict:
         self._set_learning_rates()
         logs = {}
         for group in self.groups:
