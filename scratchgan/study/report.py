@@ -121,7 +121,7 @@ def _has_search(spec: Spec) -> bool:
 
 # -- figures ----------------------------------------------------------------------------------------------
 def box_figure(path, done, metric, title):
-    from scratchgan.viz import plt
+    import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg
 
     methods = list(dict.fromkeys(row["method"] for row in done))
     values = [[row[metric] for row in done if row["method"] == m and row.get(metric) is not None] for m in methods]
@@ -157,7 +157,7 @@ def best_so_far(values, higher_is_better, orderings=ORDERINGS, seed=0):
 
 
 def budget_figure(path, done, metric, title):
-    from scratchgan.viz import plt
+    import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg
 
     higher = higher_is_better(metric)
     figure, axes = plt.subplots(figsize=(6, 4.2))
