@@ -107,19 +107,18 @@ def executed(path):
         except Exception:  # a cache file cut short by a killed build: run it again
             cached.unlink(missing_ok=True)
     notebook = execute(path, parameters)
-    store(path, notebook)
+    _store(cached, notebook)
     return notebook
 
 
-def store(path, notebook):
-    """Cache an executed notebook of ``path`` (written whole, then renamed)."""
+def _store(cached: Path, notebook):
+    """Cache an executed notebook as ``cached`` (written whole, then renamed), replacing the
+    notebook's older cache files."""
     import nbformat
 
-    path = Path(path)
     CACHE.mkdir(parents=True, exist_ok=True)
-    for old in CACHE.glob(f"{path.stem}-*.ipynb"):
+    for old in CACHE.glob(f"{cached.name.rsplit('-', 1)[0]}-*.ipynb"):
         old.unlink(missing_ok=True)
-    cached = CACHE / f"{path.stem}-{_key(path, SMALL.get(path.stem, {}))}.ipynb"
     partial = cached.with_suffix(".partial")
     nbformat.write(notebook, str(partial))
     partial.replace(cached)
