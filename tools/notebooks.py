@@ -28,8 +28,14 @@ TIMEOUT_S = 600  # per cell
 
 # the sizes the site's pages and the tests run (the notebooks' own values are the tutorials')
 SMALL = {
-    "first-gan": {"steps": 1000},
+    "aae": {"steps": 30},
+    "bigan": {"steps": 5},
+    "conditional": {"steps": 5},
     "dcgan-mnist": {"steps": 20},
+    "first-gan": {"steps": 1000},
+    "infogan": {"steps": 5},
+    "mode-collapse": {"steps": 300},
+    "stochastic-backprop": {"repetitions": 2000, "gan_steps": 300},
 }
 
 
@@ -97,17 +103,21 @@ def executed(path):
     """The executed notebook at ``path`` on its SMALL sizes, from the cache when the
     notebook, its sizes and the library are unchanged; executed (and cached) otherwise."""
     import nbformat
+    from filelock import FileLock
 
     path = Path(path)
     parameters = SMALL.get(path.stem, {})
     cached = CACHE / f"{path.stem}-{_key(path, parameters)}.ipynb"
-    if cached.is_file():
-        try:
-            return nbformat.read(str(cached), as_version=4)
-        except Exception:  # a cache file cut short by a killed build: run it again
-            cached.unlink(missing_ok=True)
-    notebook = execute(path, parameters)
-    _store(cached, notebook)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # one process executes a notebook, others (test workers, a second build) wait and read it
+    with FileLock(str(CACHE / f"{path.stem}.lock")):
+        if cached.is_file():
+            try:
+                return nbformat.read(str(cached), as_version=4)
+            except Exception:  # a cache file cut short by a killed build: run it again
+                cached.unlink(missing_ok=True)
+        notebook = execute(path, parameters)
+        _store(cached, notebook)
     return notebook
 
 
@@ -116,7 +126,6 @@ def _store(cached: Path, notebook):
     notebook's older cache files."""
     import nbformat
 
-    CACHE.mkdir(parents=True, exist_ok=True)
     for old in CACHE.glob(f"{cached.name.rsplit('-', 1)[0]}-*.ipynb"):
         old.unlink(missing_ok=True)
     partial = cached.with_suffix(".partial")
