@@ -8,7 +8,7 @@
 # an image is a real example of that class.
 
 # %% tags=["parameters"]
-steps = 1500  # the tutorial's run: about 20 minutes on 2 cores
+steps = 1500  # the tutorial's run: 6 to 20 minutes on 2 cores
 
 # %%
 import matplotlib.pyplot as plt
