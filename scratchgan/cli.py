@@ -337,19 +337,20 @@ def _list(_args) -> int:
     for name in games.names():
         game = games.get(name)
         print(f"  {name:<10}{game.description} [{game.default_data}]")
+    column = 2 + max(len(name) for name in [*recipes.names(), *tricks.NAMES, *toy.names(), *images.names()])
     print("recipes (--recipe):")
     for name in recipes.names():
-        print(f"  {name:<26}{recipes.get(name).summary}")
+        print(f"  {name:<{column}}{recipes.get(name).summary}")
     print("losses:    " + ", ".join(losses.names()))
     print("penalties: " + ", ".join(penalties.NAMES))
     print("tricks:")
     for name, text in tricks.NAMES.items():
-        print(f"  {name:<26}{text}")
+        print(f"  {name:<{column}}{text}")
     print("datasets:")
     for name in toy.names():
-        print(f"  {name:<26}{toy.get(name).describe()}")
+        print(f"  {name:<{column}}{toy.get(name).describe()}")
     for name in images.names():
-        print(f"  {name:<26}{_describe_image_set(images, name)}")
+        print(f"  {name:<{column}}{_describe_image_set(images, name)}")
     return 0
 
 

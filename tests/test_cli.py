@@ -169,6 +169,16 @@ def test_list_names_models_losses_penalties_tricks_and_datasets(capsys):
         assert name in out
 
 
+def test_list_keeps_every_recipe_name_apart_from_its_summary(capsys):
+    from scratchgan.gan import recipes
+
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in recipes.names():
+        line = next(line for line in lines if line.strip().startswith(name))
+        assert line.split()[0] == name, line
+
+
 def test_info_lists_backends(capsys):
     assert cli.main(["info"]) == 0
     assert "numpy" in capsys.readouterr().out
