@@ -3,7 +3,7 @@
 Each entry below is a tutorial's command, run as the page shows it, and the files of its run
 folder that the page shows, copied into docs/figures/ under the entry's prefix:
 
-    python tools/docs_figures.py                 # every entry (about 50 minutes on 2 cores)
+    python tools/docs_figures.py                 # every entry (about 90 minutes on 2 cores)
     python tools/docs_figures.py ring8 dcgan     # some of them
     python tools/docs_figures.py --list
 
@@ -44,6 +44,22 @@ ENTRIES = {
     "cgan": (
         "scratchgan train --model cgan --steps 1500 --checkpoint-every 500 --out RUN",
         {"samples.png": "cgan_samples.png", "snapshots.png": "cgan_snapshots.png", "metrics.png": "cgan_metrics.png"},
+    ),
+    "grid25-nonsaturating": (
+        "scratchgan train --recipe grid25-nonsaturating --out RUN",
+        {"samples.png": "grid25_nonsaturating_samples.png"},
+    ),
+    "grid25-wgan-gp": (
+        "scratchgan train --recipe grid25-wgan-gp --out RUN",
+        {"samples.png": "grid25_wgan_gp_samples.png"},
+    ),
+    "swiss-roll-wgan-gp": (
+        "scratchgan train --recipe swiss-roll-wgan-gp --out RUN",
+        {"samples.png": "swiss_roll_wgan_gp_samples.png"},
+    ),
+    "wgan-critics": (
+        f"{sys.executable} demos/wgan_critic_surfaces.py --out RUN",
+        {"wgan_critic_surfaces.png": "wgan_critic_surfaces.png"},
     ),
     "mode-collapse": (
         f"{sys.executable} demos/mode_collapse.py --seeds 1 --out RUN",
