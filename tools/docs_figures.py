@@ -49,6 +49,10 @@ ENTRIES = {
         "scratchgan train --recipe grid25-nonsaturating --out RUN",
         {"samples.png": "grid25_nonsaturating_samples.png"},
     ),
+    "ring8-wgan-gp": (
+        "scratchgan train --recipe ring8-wgan-gp --out RUN",
+        {"samples.png": "ring8_wgan_gp_samples.png"},
+    ),
     "grid25-wgan-gp": (
         "scratchgan train --recipe grid25-wgan-gp --out RUN",
         {"samples.png": "grid25_wgan_gp_samples.png"},
