@@ -65,6 +65,10 @@ ENTRIES = {
         f"{sys.executable} demos/wgan_critic_surfaces.py --out RUN",
         {"wgan_critic_surfaces.png": "wgan_critic_surfaces.png"},
     ),
+    "wgan-clipping": (
+        f"{sys.executable} demos/wgan_clipping_estimate.py --out RUN",
+        {"wgan_clipping_estimate.png": "wgan_clipping_estimate.png"},
+    ),
     "mode-collapse": (
         f"{sys.executable} demos/mode_collapse.py --seeds 1 --out RUN",
         {"mode_collapse.png": "mode_collapse.png"},
