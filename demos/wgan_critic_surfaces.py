@@ -54,6 +54,7 @@ import numpy as np  # noqa: E402
 from scipy import optimize, spatial  # noqa: E402
 
 import scratchgan as sg  # noqa: E402
+from scratchgan.autograd.grad_mode import no_grad  # noqa: E402
 from scratchgan.backend import blas_threads  # noqa: E402
 from scratchgan.data import toy  # noqa: E402
 from scratchgan.gan import losses, models, penalties  # noqa: E402
@@ -107,14 +108,19 @@ def grid_points():
     return axis, np.stack([x.ravel(), y.ravel()], axis=1)
 
 
-def values_and_gradient_norms(critic, points, chunk=4096):
-    """f(x) and ||grad f(x)|| at each point, in chunks."""
-    values, norms = [], []
+@no_grad()
+def values(critic, points):
+    """f(x) at each point, float64."""
+    return critic(sg.Tensor(points.astype(np.float32))).numpy()[:, 0].astype(np.float64)
+
+
+def gradient_norms(critic, points, chunk=4096):
+    """||grad f(x)|| at each point, in chunks."""
+    norms = []
     for start in range(0, len(points), chunk):
-        gradient, output = penalties.input_gradient(critic, sg.Tensor(points[start:start + chunk].astype(np.float32)))
-        values.append(output.numpy()[:, 0].astype(np.float64))
+        gradient, _ = penalties.input_gradient(critic, sg.Tensor(points[start:start + chunk].astype(np.float32)))
         norms.append(np.linalg.norm(gradient.numpy(), axis=1))
-    return np.concatenate(values), np.concatenate(norms)
+    return np.concatenate(norms)
 
 
 def transport_cost(p, q):
@@ -137,10 +143,9 @@ def evaluate(critic, dataset, seed, n=20000):
     a x_P + (1 - a) x_Q, a ~ U(0, 1): the critic's W1 estimate at unit slope where mass moves."""
     rng = np.random.default_rng(20_000 + seed)
     p, q = dataset.sample(n, rng), fixed_generator(dataset, n, rng)
-    f_p, _ = values_and_gradient_norms(critic, p)
-    f_q, _ = values_and_gradient_norms(critic, q)
+    f_p, f_q = values(critic, p), values(critic, q)
     alpha = rng.random((n, 1))
-    _, norms = values_and_gradient_norms(critic, alpha * p + (1 - alpha) * q)
+    norms = gradient_norms(critic, alpha * p + (1 - alpha) * q)
     slope = float(np.percentile(norms, 95))
     return float(f_p.mean() - f_q.mean()) / slope, slope
 
@@ -156,8 +161,7 @@ def figure(critics, fractions, names, out_dir):
         data = dataset.sample(1000, rng)
         for row, method in enumerate(METHODS):
             panel = axes[row, column]
-            values, _ = values_and_gradient_norms(critics[data_name, method], points)
-            surface = values.reshape(GRID_POINTS, GRID_POINTS)
+            surface = values(critics[data_name, method], points).reshape(GRID_POINTS, GRID_POINTS)
             filled = panel.contourf(axis, axis, surface, levels=20, cmap="viridis")
             panel.contour(axis, axis, surface, levels=20, colors="k", linewidths=0.3, alpha=0.5)
             panel.scatter(data[:, 0], data[:, 1], s=2, c="tab:orange", label="data P")
