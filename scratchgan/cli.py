@@ -36,6 +36,8 @@ HELP = {
     "categorical_codes": "InfoGAN: values of the categorical code",
     "continuous_codes": "InfoGAN: continuous codes ~ U(-1, 1)",
     "prior": "AAE: the prior of the codes, gaussian | mixture (10 Gaussians on a circle)",
+    "code_dim": "width of the autoencoder's code in EBGAN's discriminator (ebgan)",
+    "pt_weight": "weight of EBGAN's pulling-away term on the codes of G's samples (ebgan; 0 = off)",
     "optimizer": "adam | rmsprop | sgd | nesterov (SGD with Nesterov momentum), for every player",
     "optimizer_g": "the generator side's optimizer (default: --optimizer)",
     "optimizer_d": "the discriminator's optimizer (default: --optimizer)",

@@ -87,7 +87,7 @@ def plot_toy_samples(path, real, fake, discriminator_fn=None, title="", output_k
         low, high = numpy.percentile(both, 0.5, axis=0), numpy.percentile(both, 99.5, axis=0)
         pad = 0.15 * (high - low) + 1e-3
         low, high = low - pad, high + pad
-    label = "D(x)" if output_kind == "logit" else "critic f(x)"
+    label = {"logit": "D(x)", "energy": "energy D(x)"}.get(output_kind, "critic f(x)")
     if discriminator_fn is not None and real.shape[1] == 2:
         xs, ys = numpy.linspace(low[0], high[0], 160), numpy.linspace(low[1], high[1], 160)
         grid_x, grid_y = numpy.meshgrid(xs, ys)

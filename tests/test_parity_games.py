@@ -131,3 +131,40 @@ def test_historical_averaging_matches_pytorch():
     t_value.backward()
     assert_parity(value, t_value, numpy.float64, "historical average")
     assert_parity(p.grad, t_p.grad, numpy.float64, "its gradient")
+
+
+def test_ebgan_losses_with_the_pulling_away_term_match_pytorch():
+    trainer = Trainer(tiny("ebgan", loss="energy_based", loss_params={"margin": 0.5}, pt_weight=0.1, code_dim=5))
+    g, d = trainer.generator, trainer.discriminator
+    tg, t_enc, t_dec = to_torch(g), to_torch(d.encoder), to_torch(d.decoder)
+    rng = numpy.random.default_rng(3)
+    x, z = rng.uniform(-1, 1, (8, 1, 8, 8)), rng.standard_normal((8, 3))
+
+    def t_energy_and_codes(images):
+        codes = t_enc(images)
+        return ((t_dec(codes) - images) ** 2).flatten(1).mean(dim=1, keepdim=True), codes
+
+    fake = g(sg.Tensor(z))
+    d_loss = trainer.loss.discriminator(d(sg.Tensor(x)), d(fake.detach()))
+    d_loss.backward()
+    t_x, t_fake = torch.from_numpy(x), tg(torch.from_numpy(z))
+    t_d_loss = (t_energy_and_codes(t_x)[0].mean()
+                + torch.relu(0.5 - t_energy_and_codes(t_fake.detach())[0]).mean())
+    t_d_loss.backward()
+    assert_parity(d_loss, t_d_loss, numpy.float64, "EBGAN D's loss (energy and margin)")
+    assert_parity(all_gradients(d), numpy.concatenate([all_gradients(t_enc), all_gradients(t_dec)]),
+                  numpy.float64, "D's gradients")
+
+    energy, codes = trainer.game.d_outputs(fake, None, with_aux=True)
+    logs = {}
+    g_loss = trainer.loss.generator(energy) + trainer.game.generator_extra(fake, codes, None, logs)
+    g_loss.backward()
+    t_energy, t_codes = t_energy_and_codes(t_fake)
+    unit = torch.nn.functional.normalize(t_codes, dim=1)
+    cosines = unit @ unit.T
+    t_pt = (cosines ** 2).sum() - (torch.diagonal(cosines) ** 2).sum()
+    t_g_loss = t_energy.mean() + 0.1 * t_pt / (8 * 7)
+    t_g_loss.backward()
+    assert_parity(g_loss, t_g_loss, numpy.float64, "EBGAN G's loss with the pulling-away term")
+    assert logs["pulling_away"] == pytest.approx((t_pt / 56).item(), rel=1e-10)
+    assert_parity(all_gradients(g), all_gradients(tg), numpy.float64, "G's gradients")

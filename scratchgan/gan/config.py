@@ -137,6 +137,8 @@ class TrainConfig:
     categorical_codes: int = 10
     continuous_codes: int = 2
     prior: str = "gaussian"  # the code prior of an adversarial autoencoder
+    code_dim: int | None = None  # None: the game's (ebgan: the width of its autoencoder's code)
+    pt_weight: float = 0.0  # EBGAN's pulling-away term in G's loss (0 = off)
     optimizer: str = "adam"
     optimizer_g: str | None = None  # None: ``optimizer``
     optimizer_d: str | None = None  # None: ``optimizer``
@@ -222,6 +224,11 @@ class TrainConfig:
             raise ValueError(f"unknown lr_schedule {c.lr_schedule!r}; expected one of: {', '.join(LR_SCHEDULES)}")
         if c.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {c.dtype!r}")
+        if c.code_dim is not None and c.code_dim < 1:
+            raise ValueError(f"code_dim must be a positive integer, got {c.code_dim}")
+        if c.pt_weight < 0:
+            raise ValueError(f"pt_weight (the weight of the pulling-away term) must be >= 0 (0 = off), "
+                             f"got {c.pt_weight}")
         for name in ("steps", "batch_size", "latent_dim", "hidden", "depth", "width", "d_steps", "g_steps",
                      "log_every", "checkpoint_every", "categorical_codes", "pack"):
             if getattr(c, name) < 1:

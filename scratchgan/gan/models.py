@@ -481,6 +481,54 @@ def mlp_encoder(image_shape, latent_dim, hidden=512, depth=2, dtype=None):
                                                     dtype))
 
 
+class EnergyAutoencoder(Module):
+    """EBGAN's discriminator (Zhao et al. 2017, arXiv:1609.03126, section 2.3; seed 001):
+    an autoencoder whose energy is its reconstruction error per sample,
+
+        D(x) = ||Dec(Enc(x)) - x||^2 / n,   n = the number of features of one sample,
+
+    as an (N, 1) column, so that the energy-based loss reads it as any D's output. It is
+    non-negative, which bounds the energy below where a scalar critic's is not.
+    ``energy_and_codes`` also returns Enc(x), the codes the pulling-away term reads."""
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def energy_and_codes(self, x):
+        codes = self.encoder(x)
+        error = self.decoder(codes) - x
+        n = x.shape[0]
+        rows = error.reshape(n, -1)
+        return (rows * rows).mean(axis=1, keepdims=True), codes
+
+    def forward(self, x):
+        return self.energy_and_codes(x)[0]
+
+
+def mlp_energy_autoencoder(in_dim, code_dim, hidden=128, depth=3, negative_slope=NEGATIVE_SLOPE, dtype=None):
+    """Toy EBGAN discriminator: encoder x -> [Linear -> LeakyReLU(0.2)] x depth -> Linear(code_dim),
+    decoder code -> [Linear -> LeakyReLU(0.2)] x depth -> Linear(in_dim)."""
+    def mlp(width_in, width_out):
+        layers, width = [], width_in
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden, dtype=dtype), nn.LeakyReLU(negative_slope)]
+            width = hidden
+        return nn.Sequential(*layers, nn.Linear(width, width_out, dtype=dtype))
+
+    return EnergyAutoencoder(mlp(in_dim, code_dim), mlp(code_dim, in_dim))
+
+
+def dcgan_energy_autoencoder(code_dim, image_size=28, channels=1, width=64, batch_norm=True, dtype=None):
+    """Image EBGAN discriminator: the DCGAN encoder (D's trunk, then a Linear to the code) and a
+    DCGAN generator of the code as decoder (its Tanh output matches images in [-1, 1]); the
+    shape of the paper's convolutional autoencoders (Zhao et al. 2017, appendix C), at DCGAN's
+    widths."""
+    encoder = dcgan_encoder(code_dim, image_size, channels, width, batch_norm=batch_norm, dtype=dtype)
+    decoder = dcgan_generator(code_dim, image_size, channels, width, dtype=dtype)
+    return EnergyAutoencoder(encoder, decoder)
+
+
 class VirtualBatchNormGenerator(Module):
     """G(z) with virtual batch norm (Salimans et al. 2016, section 3.4): every call first
     forwards the fixed reference latents (a buffer, drawn once) through ``net``, whose

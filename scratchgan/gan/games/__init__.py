@@ -7,13 +7,14 @@ players, their groups and their losses. ``get(name)`` is the game class of ``--m
     infogan        infogan             G(z, c) against D(x) with the Q head
     bigan          bigan, ali          G(z) and an encoder E(x) against D(x, z)
     aae            aae                 an autoencoder whose codes D tells from the prior's
+    ebgan          ebgan               G(z) against an autoencoder D whose energy is its reconstruction error
 """
 
 from __future__ import annotations
 
 _GAMES = {}
 # the order of `scratchgan list` and of error messages (games registered elsewhere follow)
-ORDER = ("mlp", "dcgan", "cgan", "acgan", "infogan", "bigan", "ali", "aae")
+ORDER = ("mlp", "dcgan", "cgan", "acgan", "infogan", "bigan", "ali", "aae", "ebgan")
 
 
 def register(game_class):
@@ -26,7 +27,7 @@ def register(game_class):
 
 def _load():
     # importing the family modules registers their games
-    from scratchgan.gan.games import aae, acgan, bigan, conditional, infogan, unconditional  # noqa: F401
+    from scratchgan.gan.games import aae, acgan, bigan, conditional, ebgan, infogan, unconditional  # noqa: F401
 
 
 def names() -> list:
