@@ -61,6 +61,27 @@ ENTRIES = {
         "scratchgan train --recipe swiss-roll-wgan-gp --out RUN",
         {"samples.png": "swiss_roll_wgan_gp_samples.png"},
     ),
+    "ring8-dragan": (
+        "scratchgan train --recipe ring8-dragan --out RUN",
+        {"samples.png": "ring8_dragan_samples.png"},
+    ),
+    "ring8-hinge-sn": (
+        "scratchgan train --recipe ring8-hinge-sn --out RUN",
+        {"samples.png": "ring8_hinge_sn_samples.png"},
+    ),
+    "ebgan-ring8": (
+        "scratchgan train --model ebgan --data ring8 --loss energy_based --hidden 128 --code-dim 2 "
+        "--pt-weight 0.1 --lr-g 5e-4 --lr-d 5e-4 --steps 10000 --out RUN",
+        {"samples.png": "ebgan_ring8_samples.png", "snapshots.png": "ebgan_ring8_snapshots.png"},
+    ),
+    "mnist-ebgan": (
+        "scratchgan train --recipe mnist-ebgan --out RUN",
+        {"samples.png": "ebgan_mnist_samples.png"},
+    ),
+    "mnist-hinge-sn": (
+        "scratchgan train --recipe mnist-hinge-sn --out RUN",
+        {"samples.png": "mnist_hinge_sn_samples.png"},
+    ),
     "wgan-critics": (
         f"{sys.executable} demos/wgan_critic_surfaces.py --out RUN",
         {"wgan_critic_surfaces.png": "wgan_critic_surfaces.png"},
