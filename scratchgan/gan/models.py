@@ -33,6 +33,7 @@ with an auxiliary head also have ``forward_with_aux(x) -> (logits (N, 1), aux (N
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy
@@ -509,14 +510,9 @@ class EnergyAutoencoder(Module):
 def mlp_energy_autoencoder(in_dim, code_dim, hidden=128, depth=3, negative_slope=NEGATIVE_SLOPE, dtype=None):
     """Toy EBGAN discriminator: encoder x -> [Linear -> LeakyReLU(0.2)] x depth -> Linear(code_dim),
     decoder code -> [Linear -> LeakyReLU(0.2)] x depth -> Linear(in_dim)."""
-    def mlp(width_in, width_out):
-        layers, width = [], width_in
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden, dtype=dtype), nn.LeakyReLU(negative_slope)]
-            width = hidden
-        return nn.Sequential(*layers, nn.Linear(width, width_out, dtype=dtype))
-
-    return EnergyAutoencoder(mlp(in_dim, code_dim), mlp(code_dim, in_dim))
+    activation = functools.partial(nn.LeakyReLU, negative_slope)
+    return EnergyAutoencoder(nn.Sequential(*_mlp_layers(in_dim, code_dim, hidden, depth, activation, dtype)),
+                             nn.Sequential(*_mlp_layers(code_dim, in_dim, hidden, depth, activation, dtype)))
 
 
 def dcgan_energy_autoencoder(code_dim, image_size=28, channels=1, width=64, batch_norm=True, dtype=None):
