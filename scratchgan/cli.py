@@ -62,7 +62,11 @@ HELP = {
     "virtual_batch_norm": "virtual batch norm in G: statistics of a fixed reference batch (dcgan)",
     "ema": "EMA decay of the generator's weights, which then make the samples (0 = off)",
     "unrolled": "unrolled GAN: differentiable D steps in G's loss (0 = off)",
-    "unrolled_lr": "step size of the unrolled D updates",
+    "unrolled_lr": "step size of the unrolled D updates (unrolled_update sgd)",
+    "unrolled_update": "sgd (plain steps of unrolled_lr) | optimizer (D's own optimizer from its state, as "
+                       "Metz et al.)",
+    "mlp_activation": "default (ReLU in G, LeakyReLU(0.2) in D) | tanh (both; Metz et al.'s toy networks); "
+                      "toy mlp only",
     "seed": "random seed (runs are deterministic for a seed)",
     "dtype": "float32 | float64",
     "log_every": "steps between metrics.jsonl lines",

@@ -168,3 +168,50 @@ def test_ebgan_losses_with_the_pulling_away_term_match_pytorch():
     assert_parity(g_loss, t_g_loss, numpy.float64, "EBGAN G's loss with the pulling-away term")
     assert logs["pulling_away"] == pytest.approx((t_pt / 56).item(), rel=1e-10)
     assert_parity(all_gradients(g), all_gradients(tg), numpy.float64, "G's gradients")
+
+
+def test_the_loss_unrolled_through_ds_adam_matches_pytorch():
+    """G's loss after 3 unrolled steps of D's own Adam (from a state one real step old), and
+    its gradients in G's parameters, against the same unroll written with torch.func."""
+    sg.manual_seed(11)
+    rng = numpy.random.default_rng(4)
+    g = sg.nn.Sequential(sg.nn.Linear(3, 5, dtype=numpy.float64), sg.nn.Tanh(), sg.nn.Linear(5, 2, dtype=numpy.float64))
+    d = sg.nn.Sequential(sg.nn.Linear(2, 6, dtype=numpy.float64), sg.nn.Tanh(), sg.nn.Linear(6, 1, dtype=numpy.float64))
+    tg, td = to_torch(g), to_torch(d)
+    z, real, first_real, first_fake = (rng.standard_normal(shape) for shape in ((7, 3), (6, 2), (6, 2), (7, 2)))
+    lr, betas, eps, steps = 0.05, (0.5, 0.999), 1e-8, 3
+    loss = sg.gan.losses.get("nonsaturating")
+    optimizer = sg.optim.Adam(d.parameters(), lr=lr, betas=betas, eps=eps)
+    loss.discriminator(d(sg.Tensor(first_real)), d(sg.Tensor(first_fake))).backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    t_optimizer = torch.optim.Adam(td.parameters(), lr=lr, betas=betas, eps=eps)
+    softplus = torch.nn.functional.softplus
+    (softplus(-td(torch.tensor(first_real))).mean() + softplus(td(torch.tensor(first_fake))).mean()).backward()
+    t_optimizer.step()
+    t_optimizer.zero_grad()
+
+    value = tricks.unrolled_generator_loss(loss, d, g(sg.Tensor(z)), sg.Tensor(real), steps, 0.0, optimizer)
+    value.backward()
+
+    fake = tg(torch.tensor(z))
+    names = [name for name, _ in td.named_parameters()]
+    current = {name: p for name, p in td.named_parameters()}
+    moments = {name: (t_optimizer.state[p]["exp_avg"], t_optimizer.state[p]["exp_avg_sq"],
+                      int(t_optimizer.state[p]["step"])) for name, p in td.named_parameters()}
+    for _ in range(steps):
+        d_loss = (softplus(-torch.func.functional_call(td, current, (torch.tensor(real),))).mean()
+                  + softplus(torch.func.functional_call(td, current, (fake,))).mean())
+        grads = torch.autograd.grad(d_loss, [current[n] for n in names], create_graph=True)
+        for name, grad in zip(names, grads):
+            m, v, t = moments[name]
+            t += 1
+            m = betas[0] * m + (1 - betas[0]) * grad
+            v = betas[1] * v + (1 - betas[1]) * grad * grad
+            denominator = torch.sqrt(v) / (1 - betas[1] ** t) ** 0.5 + eps
+            current[name] = current[name] - lr / (1 - betas[0] ** t) * m / denominator
+            moments[name] = (m, v, t)
+    t_value = softplus(-torch.func.functional_call(td, current, (fake,))).mean()
+    t_value.backward()
+    assert_parity(value, t_value, numpy.float64, "G's loss through 3 unrolled Adam steps")
+    assert_parity(all_gradients(g), all_gradients(tg), numpy.float64, "G's gradients through the unrolled Adam")

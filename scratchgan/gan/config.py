@@ -30,6 +30,12 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd", "nesterov")
 PENALTY_WEIGHTS = {"gradient_penalty": 10.0, "max_gradient_penalty": 10.0, "dragan": 10.0, "r1": 0.1,
                    "r2": 0.1, "wgan_div": 1.0, "lecam": 0.3}
 LR_SCHEDULES = ("constant", "linear")
+# how the unrolled GAN's look-ahead updates D (TrainConfig.unrolled_update): plain gradient steps
+# of unrolled_lr, or D's own optimizer from its current state, as Metz et al.'s notebook does
+UNROLLED_UPDATES = ("sgd", "optimizer")
+# hidden activations of the toy MLP players: ReLU in G and LeakyReLU(0.2) in D, or tanh in both
+# (the 2x128 tanh networks of Metz et al.'s notebook)
+MLP_ACTIVATIONS = ("default", "tanh")
 # what a run does when a loss or a parameter becomes NaN or infinite (TrainConfig.on_nonfinite)
 ON_NONFINITE = ("stop", "continue")
 # settings that change how a run is logged and kept, not what it computes: a checkpoint
@@ -164,6 +170,8 @@ class TrainConfig:
     ema: float | None = None  # None: 0.99 for the main job, else 0 (off)
     unrolled: int = 0
     unrolled_lr: float = 1e-2
+    unrolled_update: str = "sgd"  # or "optimizer": D's own rule and state (Metz et al.'s notebook)
+    mlp_activation: str = "default"  # or "tanh" in both toy MLPs (Metz et al.'s notebook)
     seed: int = 0
     dtype: str = "float32"
     log_every: int = 100
@@ -253,6 +261,14 @@ class TrainConfig:
         if c.historical_averaging < 0:
             raise ValueError(f"historical_averaging (the weight of ||theta - mean of past theta||^2) must be "
                              f">= 0 (0 = off), got {c.historical_averaging}")
+        if c.unrolled_update not in UNROLLED_UPDATES:
+            raise ValueError(f"unrolled_update must be one of {', '.join(UNROLLED_UPDATES)}, got "
+                             f"{c.unrolled_update!r}")
+        if c.mlp_activation not in MLP_ACTIVATIONS:
+            raise ValueError(f"mlp_activation must be one of {', '.join(MLP_ACTIVATIONS)}, got {c.mlp_activation!r}")
+        if c.mlp_activation != "default" and (c.model != "mlp" or c.family != "toy"):
+            raise ValueError(f"mlp_activation applies to model 'mlp' on toy data, got model {c.model!r} on "
+                             f"{c.data!r}; leave it at 'default'")
         if c.batch_size % c.pack:
             raise ValueError(f"pack {c.pack}: D sees packs of {c.pack} samples, so batch_size must be a "
                              f"multiple of it, got {c.batch_size}")

@@ -50,9 +50,10 @@ NEGATIVE_SLOPE = 0.2  # LeakyReLU slope in every discriminator (Radford et al. 2
 
 
 # -- toy MLPs ----------------------------------------------------------------------------------
-def mlp_generator(latent_dim, out_dim, hidden=128, depth=3, dtype=None):
-    """z -> [Linear -> ReLU] x depth -> Linear: the toy-benchmark generator (Metz et al. 2017 use 2x128)."""
-    return nn.Sequential(*_mlp_layers(latent_dim, out_dim, hidden, depth, nn.ReLU, dtype))
+def mlp_generator(latent_dim, out_dim, hidden=128, depth=3, dtype=None, activation=None):
+    """z -> [Linear -> ReLU] x depth -> Linear: the toy-benchmark generator (Metz et al. 2017 use
+    2x128 with tanh: ``activation=nn.Tanh``)."""
+    return nn.Sequential(*_mlp_layers(latent_dim, out_dim, hidden, depth, activation or nn.ReLU, dtype))
 
 
 def _mlp_layers(in_dim, out_dim, hidden, depth, activation, dtype):
@@ -65,8 +66,9 @@ def _mlp_layers(in_dim, out_dim, hidden, depth, activation, dtype):
 
 
 def mlp_discriminator(in_dim, hidden=128, depth=3, negative_slope=NEGATIVE_SLOPE, minibatch_std=False,
-                      minibatch_discrimination=0, spectral_norm=False, dtype=None):
-    """x -> [Linear -> LeakyReLU(0.2)] x depth -> Linear(1).
+                      minibatch_discrimination=0, spectral_norm=False, dtype=None, activation=None):
+    """x -> [Linear -> LeakyReLU(0.2)] x depth -> Linear(1); ``activation`` (a module class,
+    e.g. nn.Tanh for Metz et al.'s 2x128 tanh critic) replaces the LeakyReLU.
 
     ``minibatch_std`` inserts a MinibatchStdDev feature before the last layer;
     ``minibatch_discrimination`` (number of kernels, 0 = off) a MinibatchDiscrimination
@@ -74,7 +76,8 @@ def mlp_discriminator(in_dim, hidden=128, depth=3, negative_slope=NEGATIVE_SLOPE
     """
     layers, width = [], in_dim
     for _ in range(depth):
-        layers += [nn.Linear(width, hidden, dtype=dtype), nn.LeakyReLU(negative_slope)]
+        layers += [nn.Linear(width, hidden, dtype=dtype),
+                   activation() if activation else nn.LeakyReLU(negative_slope)]
         width = hidden
     layers += _minibatch_layers(width, minibatch_std, minibatch_discrimination, dtype)
     width += int(minibatch_std) + minibatch_discrimination

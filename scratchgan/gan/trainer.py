@@ -91,6 +91,7 @@ class Trainer:
         self.groups = self.game.groups()
         self.optimizers = {group.name: build_optimizer(group.optimizer, self._parameters(group), group.lr, config)
                            for group in self.groups}
+        self.game.bind_optimizers(self.optimizers)
         self.ema = tricks.EMA(self.players[self.game.sampler], config.ema) if config.ema else None
         self.history = ({group.name: tricks.HistoricalAverage(self._parameters(group)) for group in self.groups}
                         if config.historical_averaging else {})

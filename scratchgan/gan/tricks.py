@@ -312,21 +312,32 @@ class EMA:
 
 
 # -- unrolled GAN ----------------------------------------------------------------------------
-def unrolled_generator_loss(loss, discriminator, fake, real, steps, lr):
+def unrolled_generator_loss(loss, discriminator, fake, real, steps, lr, optimizer=None):
     """Metz et al. (2017): the generator's loss against D after ``steps`` differentiable
-    updates theta_{i+1} = theta_i - lr grad L_D(theta_i) on this batch (plain gradient
-    steps), keeping the graph so the generator's gradient sees how D would respond. With
-    steps = 0 it is the ordinary generator loss. The real D is not modified.
+    updates of D on this batch, keeping the graph so the generator's gradient sees how D
+    would respond. With ``optimizer`` None the updates are plain gradient steps
+    theta_{i+1} = theta_i - lr grad L_D(theta_i); given D's optimizer, they are its own rule
+    (``Optimizer.differentiable_step``, e.g. Adam's moments), starting from its current state,
+    as in the authors' notebook (``lr`` is then unused). With steps = 0 it is the ordinary
+    generator loss. Neither D nor its optimizer is modified.
     """
     if steps < 0:
         raise ValueError(f"unrolled_generator_loss: steps must be >= 0, got {steps}")
     params = dict(discriminator.named_parameters())
     names, current = list(params), dict(params)
+    slots = dict.fromkeys(names)
     for _ in range(steps):
         d_loss = loss.discriminator(functional_call(discriminator, current, real),
                                     functional_call(discriminator, current, fake))
         grads = engine.grad(d_loss, [current[n] for n in names], create_graph=True, allow_unused=True)
-        current = {n: current[n] if g is None else current[n] - lr * g for n, g in zip(names, grads)}
+        for name, grad in zip(names, grads):
+            if grad is None:
+                continue
+            if optimizer is None:
+                current[name] = current[name] - lr * grad
+            else:
+                current[name], slots[name] = optimizer.differentiable_step(params[name], current[name], grad,
+                                                                           slots[name])
     fake_out = functional_call(discriminator, current, fake)
     real_out = functional_call(discriminator, current, real) if loss.generator_needs_real else None
     return loss.generator(fake_out, real_out=real_out)

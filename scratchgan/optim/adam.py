@@ -7,6 +7,7 @@ import numbers
 
 from scratchgan import backend
 from scratchgan.autograd.grad_mode import no_grad
+from scratchgan.ops import elementwise
 from scratchgan.optim.optimizer import ARRAY, COUNT, Optimizer, require_finite_non_negative
 
 
@@ -82,3 +83,27 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], state["exp_avg_sq"])
                 denominator = xp.sqrt(state["max_exp_avg_sq"]) / bias_correction2_sqrt + group["eps"]
                 param.data = param.data - step_size * (state["exp_avg"] / denominator)
+
+    def differentiable_step(self, param, value, grad, slots=None):
+        """``step``'s rule on Tensors (no AMSGrad or maximize): slots = (m, v, t), from this
+        optimizer's state of ``param`` when None. The same operation order as ``step``, so with
+        detached values K calls give K steps' parameters to rounding. L2 decay (Adam) enters the
+        gradient, decoupled decay (AdamW) shrinks the value first."""
+        group = self._differentiable_group(param, ("maximize", "amsgrad"))
+        beta1, beta2 = group["betas"]
+        if slots is None:
+            step = self.state.get(id(param), {}).get("step", 0)
+            slots = (self._slot(param, "exp_avg", value), self._slot(param, "exp_avg_sq", value), step)
+        exp_avg, exp_avg_sq, step = slots
+        if group["weight_decay"]:
+            if type(self)._apply_weight_decay is Adam._apply_weight_decay:
+                grad = grad + group["weight_decay"] * value
+            else:  # AdamW: p <- p (1 - lr wd)
+                value = value * (1 - group["lr"] * group["weight_decay"])
+        step += 1
+        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+        step_size = group["lr"] / (1 - beta1 ** step)
+        exp_avg = exp_avg + (1 - beta1) * (grad - exp_avg)
+        exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * grad * grad
+        denominator = elementwise.sqrt(exp_avg_sq) / bias_correction2_sqrt + group["eps"]
+        return value - step_size * (exp_avg / denominator), (exp_avg, exp_avg_sq, step)

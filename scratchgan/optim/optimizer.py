@@ -87,6 +87,41 @@ class Optimizer:
     def step(self):
         raise NotImplementedError(f"{type(self).__name__} does not define step")
 
+    # -- the step as a differentiable function (unrolled GANs) ------------------------------------
+    def group_of(self, param) -> dict:
+        """The parameter group that holds ``param``."""
+        for group in self.param_groups:
+            if any(p is param for p in group["params"]):
+                return group
+        raise ValueError(f"{type(self).__name__}: the tensor of shape {tuple(param.shape)} is not one of "
+                         f"this optimizer's parameters")
+
+    def differentiable_step(self, param, value, grad, slots=None):
+        """One step of this rule in Tensor ops, so the graph through it is kept: Metz et al.
+        (2017) differentiate G's loss through D's own optimizer. ``value`` and ``grad`` are
+        Tensors standing for ``param`` and its gradient (usually non-leaf results of earlier
+        unrolled steps); ``slots`` is the rule's state returned by the previous call, or None to
+        start from this optimizer's state of ``param``. Returns (new value, new slots); neither
+        the optimizer nor ``param`` changes. Subclasses with a differentiable rule define it."""
+        raise ValueError(f"{type(self).__name__} has no differentiable step; unrolling supports "
+                         f"SGD, Adam, AdamW and RMSprop")
+
+    def _differentiable_group(self, param, unsupported=("maximize",)) -> dict:
+        """``param``'s group, refusing the settings ``differentiable_step`` does not write out."""
+        group = self.group_of(param)
+        for key in unsupported:
+            if group.get(key):
+                raise ValueError(f"{type(self).__name__}: the differentiable step does not support "
+                                 f"{key}={group[key]!r}; expected it off")
+        return group
+
+    def _slot(self, param, key, value):
+        """This optimizer's state ``key`` of ``param`` as a constant Tensor like ``value`` (zeros
+        before the first step)."""
+        state = self.state.get(id(param), {})
+        array = state[key] if key in state else value.xp.zeros(value.shape, dtype=value.dtype)
+        return Tensor(array)
+
     # -- state dicts: PyTorch's layout, with parameters numbered in group order --------------
     def state_dict(self) -> dict:
         index = {}

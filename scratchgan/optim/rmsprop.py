@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scratchgan.autograd.grad_mode import no_grad
+from scratchgan.ops import elementwise
 from scratchgan.optim.optimizer import ARRAY, COUNT, Optimizer, require_finite_non_negative
 
 
@@ -55,3 +56,26 @@ class RMSprop(Optimizer):
                     param.data = param.data - group["lr"] * state["momentum_buffer"]
                 else:
                     param.data = param.data - group["lr"] * (grad / average)
+
+    def differentiable_step(self, param, value, grad, slots=None):
+        """``step``'s rule on Tensors (no maximize): slots = (s, c, b), the square average, the
+        gradient average (centered) and the momentum buffer, from this optimizer's state of
+        ``param`` when None."""
+        group = self._differentiable_group(param)
+        alpha, eps, mu = group["alpha"], group["eps"], group["momentum"]
+        if slots is None:
+            slots = (self._slot(param, "square_avg", value), self._slot(param, "grad_avg", value),
+                     self._slot(param, "momentum_buffer", value))
+        square_avg, grad_avg, buffer = slots
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * value
+        square_avg = square_avg * alpha + (1 - alpha) * grad * grad
+        if group["centered"]:
+            grad_avg = grad_avg + (1 - alpha) * (grad - grad_avg)
+            average = elementwise.sqrt(square_avg - grad_avg * grad_avg) + eps
+        else:
+            average = elementwise.sqrt(square_avg) + eps
+        if mu > 0:
+            buffer = buffer * mu + grad / average
+            return value - group["lr"] * buffer, (square_avg, grad_avg, buffer)
+        return value - group["lr"] * (grad / average), (square_avg, grad_avg, buffer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from scratchgan.autograd.grad_mode import no_grad
+from scratchgan.autograd.tensor import Tensor
 from scratchgan.optim.optimizer import ARRAY, Optimizer, require_finite_non_negative
 
 
@@ -45,3 +46,19 @@ class SGD(Optimizer):
                     buffer = state["momentum_buffer"]
                     grad = grad + mu * buffer if group["nesterov"] else buffer
                 param.data = param.data - lr * grad
+
+    def differentiable_step(self, param, value, grad, slots=None):
+        """``step``'s rule on Tensors (no maximize): slots = (momentum buffer or None,), from
+        this optimizer's state of ``param`` when None (the buffer starts as the first gradient)."""
+        group = self._differentiable_group(param)
+        lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
+        if slots is None:
+            state = self.state.get(id(param), {})
+            slots = (Tensor(state["momentum_buffer"]) if "momentum_buffer" in state else None,)
+        (buffer,) = slots
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * value
+        if mu:
+            buffer = grad if buffer is None else mu * buffer + (1 - tau) * grad
+            grad = grad + mu * buffer if group["nesterov"] else buffer
+        return value - lr * grad, (buffer,)

@@ -218,8 +218,9 @@ class AdversarialGame(Game):
             g_loss = tricks.feature_matching_loss(self.features(real, real_condition),
                                                   self.features(fake, fake_condition))
         elif c.unrolled:
+            optimizer = self.optimizers["D"] if c.unrolled_update == "optimizer" else None
             g_loss = tricks.unrolled_generator_loss(self.loss, self.critic(fake_condition), fake, real,
-                                                    c.unrolled, c.unrolled_lr)
+                                                    c.unrolled, c.unrolled_lr, optimizer)
         else:
             fake_out, fake_aux = self.d_outputs(fake, fake_condition, with_aux=True)
             real_out = self.d_outputs(real, real_condition)[0] if real is not None else None

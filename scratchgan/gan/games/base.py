@@ -93,6 +93,7 @@ class Game:
         self.num_classes = getattr(dataset, "num_classes", 0)
         self.device = "cpu"
         self.players = {}
+        self.optimizers = {}
 
     def player_builders(self) -> dict:
         """{player name: a function of no arguments that builds it}, in the order they are built
@@ -111,6 +112,11 @@ class Game:
     def groups(self) -> tuple:
         """The player groups in their update order (a tuple of ``Group``)."""
         raise NotImplementedError
+
+    def bind_optimizers(self, optimizers: dict):
+        """Take the trainer's optimizers ({group name: optimizer}) once they are built: a loss
+        may read one's rule and state (unrolling through D's own update); none is stepped here."""
+        self.optimizers = optimizers
 
     # -- one update --------------------------------------------------------------------------------
     def group_loss(self, group: Group, step: int):

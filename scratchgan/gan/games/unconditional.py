@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy
 
+from scratchgan import nn
 from scratchgan.gan import models, tricks
 from scratchgan.gan.games import register
 from scratchgan.gan.games.adversarial import AdversarialGame
@@ -59,18 +60,24 @@ class MLPGame(_Unconditional):
     def build_generator(self):
         c, dt = self.config, self.dtype
         if self.family == "toy":
-            return models.mlp_generator(c.latent_dim, self.dataset.dim, c.hidden, c.depth, dtype=dt)
+            return models.mlp_generator(c.latent_dim, self.dataset.dim, c.hidden, c.depth, dtype=dt,
+                                        activation=self.activation)
         return models.mlp_image_generator(c.latent_dim, self.dataset.image_shape, c.hidden, c.depth, dtype=dt)
 
     def build_discriminator(self):
         c, dt, m = self.config, self.dtype, self.config.pack
         if self.family == "toy":
             return self.packed(models.mlp_discriminator(self.dataset.dim * m, c.hidden, c.depth, dtype=dt,
-                                                        **self.tricks_options()))
+                                                        activation=self.activation, **self.tricks_options()))
         shape = self.dataset.image_shape
         packed_shape = (shape[0] * m,) + tuple(shape[1:])
         return self.packed(models.mlp_image_discriminator(packed_shape, c.hidden, c.depth, dtype=dt,
                                                           **self.tricks_options()))
+
+    @property
+    def activation(self):
+        """The toy MLPs' hidden activation (config.mlp_activation): None keeps each model's own."""
+        return nn.Tanh if self.config.mlp_activation == "tanh" else None
 
     def feature_modules(self):
         return self.discriminator.net if self.config.pack > 1 else self.discriminator
