@@ -823,6 +823,50 @@ def pairwise_l1_closeness_grad(m, g, kernel):
     return out
 
 
+@njit(**_JIT_SUMS)
+def _pairwise_l1_closeness_grad_backward(planes, grad_planes, g, kernel, grad_m, grad_g, row, weights):
+    groups, channels, n = planes.shape
+    zero = g[0, 0] * 0
+    for b in range(groups):
+        for i in range(n):
+            for j in range(n):
+                row[j] = zero
+            for c in range(channels):  # row[j] = Q[b, i, j] = sum_c s[b,i,j,c] (G[b,i,c] - G[b,j,c])
+                value, own = planes[b, c, i], grad_planes[b, c, i]
+                values, grads = planes[b, c], grad_planes[b, c]
+                for j in range(n):  # a sign times a difference: 2.5x faster here than two selects
+                    row[j] += numpy.sign(value - values[j]) * (own - grads[j])
+            gi = g[b, i]
+            total = zero
+            for j in range(n):
+                weighted = kernel[b, i, j] * row[j]
+                total += weighted
+                weights[j] = (gi + g[b, j]) * weighted
+            grad_g[b, i] = -total
+            for c in range(channels):  # dm[b, i, c] = sum_j weights[j] s[b, i, j, c]
+                value = planes[b, c, i]
+                above = zero
+                below = zero
+                for j in range(n):
+                    other = planes[b, c, j]
+                    above += weights[j] if value > other else zero
+                    below += weights[j] if value < other else zero
+                grad_m[b, i, c] = above - below
+
+
+def pairwise_l1_closeness_grad_backward(m, g, kernel, grad):
+    """Twin of ``ops.pairwise.pairwise_l1_closeness_grad_backward_array``: per row i, Q's row from
+    C passes over j, then dg and the weights (g[b,i] + g[b,j]) e Q of dm's C passes; no (B, N, N)
+    array is written."""
+    groups, n, channels = m.shape
+    grad_m, grad_g = numpy.empty(m.shape, dtype=m.dtype), numpy.empty((groups, n), dtype=m.dtype)
+    _pairwise_l1_closeness_grad_backward(
+        numpy.ascontiguousarray(m.transpose(0, 2, 1)), numpy.ascontiguousarray(grad.transpose(0, 2, 1), dtype=m.dtype),
+        numpy.ascontiguousarray(g, dtype=m.dtype), numpy.ascontiguousarray(kernel, dtype=m.dtype), grad_m, grad_g,
+        numpy.empty(n, dtype=m.dtype), numpy.empty(n, dtype=m.dtype))
+    return grad_m, grad_g
+
+
 def warm_up(dtype=numpy.float32) -> float:
     """Compile (or load from the cache) every kernel for ``dtype``; returns the seconds it took.
 
@@ -855,6 +899,7 @@ KERNELS: dict = {
     "pairwise_sign_dot": pairwise_sign_dot,
     "pairwise_l1_closeness": pairwise_l1_closeness,
     "pairwise_l1_closeness_grad": pairwise_l1_closeness_grad,
+    "pairwise_l1_closeness_grad_backward": pairwise_l1_closeness_grad_backward,
     "adam_update": adam_update,
     "batch_norm_train": batch_norm_train,
     "batch_norm_backward": batch_norm_backward,

@@ -192,7 +192,8 @@ def test_every_kernel_has_a_numpy_twin_tested_here():
     tested = {"conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm_train",
               "batch_norm_backward", "leaky_relu", "leaky_relu_grad", "adam_update",
               "conv2d_keeping_columns", "conv2d_weight_from_columns", "pairwise_l1", "pairwise_sign_contract",
-              "pairwise_sign_dot", "pairwise_l1_closeness", "pairwise_l1_closeness_grad"}
+              "pairwise_sign_dot", "pairwise_l1_closeness", "pairwise_l1_closeness_grad",
+              "pairwise_l1_closeness_grad_backward"}
     assert set(numba_cpu.KERNELS) == tested
 
 
@@ -367,7 +368,9 @@ def test_pairwise_kernels_equal_their_numpy_twins(groups, n, channels, dtype, se
              (numba_cpu.pairwise_sign_dot(m, h), pairwise.pairwise_sign_dot_array(m, h)),
              (closeness, expected_closeness), (kernel, expected_kernel),
              (numba_cpu.pairwise_l1_closeness_grad(m, g, kernel),
-              pairwise.pairwise_l1_closeness_grad_array(m, g, expected_kernel))]
+              pairwise.pairwise_l1_closeness_grad_array(m, g, expected_kernel)),
+             *zip(numba_cpu.pairwise_l1_closeness_grad_backward(m, g, kernel, h),
+                  pairwise.pairwise_l1_closeness_grad_backward_array(m, g, expected_kernel, h))]
     for got, expected in pairs:
         assert got.dtype == expected.dtype == dtype and got.shape == expected.shape
         numpy.testing.assert_allclose(got, expected, **tolerance)

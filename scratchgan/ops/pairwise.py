@@ -133,6 +133,19 @@ def pairwise_l1_closeness_grad_array(m, g, kernel):
     return out.transpose(0, 2, 1)
 
 
+def pairwise_l1_closeness_grad_backward_array(m, g, kernel, grad):
+    """The NumPy reference of ``pairwise_l1_closeness_grad_backward``: the VJP of
+    ``pairwise_l1_closeness_grad`` for an incoming G (B, N, C), as (dm, dg) with
+    Q = P + P^T for P = pairwise_sign_dot(m, G) (Q[b,i,j] = sum_c s[b,i,j,c] (G[b,i,c] - G[b,j,c])),
+    dg[b,i] = -sum_j e[b,i,j] Q[b,i,j] and dm = pairwise_sign_contract(m, (g[b,i] + g[b,j]) e Q)."""
+    xp = backend.get_array_module(m, g, kernel, grad)
+    sign_dot = pairwise_sign_dot_array(m, grad)
+    weighted = kernel * (sign_dot + sign_dot.transpose(0, 2, 1))
+    grad_g = -weighted.sum(axis=2)
+    weighted *= g[:, :, None] + g[:, None, :]
+    return pairwise_sign_contract_array(m, xp.ascontiguousarray(weighted)), grad_g
+
+
 class PairwiseL1(Function):
     """d[b,i,j] = sum_c |m[b,i,c] - m[b,j,c]|;  dm[b,i,c] = sum_j (G[b,i,j] + G[b,j,i]) s[b,i,j,c],
     i.e. dm = pairwise_sign_contract(m, G + G^T) (s = sign(m[b,i,c] - m[b,j,c]), 0 where equal)."""
@@ -193,8 +206,10 @@ class PairwiseL1ClosenessGrad(Function):
     dg[b,i] = -sum_j e[b,i,j] Q[b,i,j],  dm = pairwise_sign_contract(m, (g[b,i] + g[b,j]) e Q)
     (s is flat in m; e's own derivative in m is the -e s term of its exponent).
 
-    ``kernel`` is the forward's e; under create_graph the backward rebuilds e from m with
-    Tensor ops, so third derivatives are exact too."""
+    ``kernel`` is the forward's e. Without a graph of the backward (the usual second-order
+    pass of a gradient penalty) the VJP is one fused kernel, ``pairwise_l1_closeness_grad_backward``;
+    under create_graph it is written in Tensor ops with e rebuilt from m, so third derivatives
+    are exact too."""
 
     kernel = None
 
@@ -204,10 +219,13 @@ class PairwiseL1ClosenessGrad(Function):
 
     def backward(self, grad):
         m, g = self.inputs
-        if grad_mode.is_grad_enabled():  # create_graph: e as a function of m
-            kernel = (-PairwiseL1.apply(m)).exp()
-        else:
-            kernel = Tensor(self.kernel if self.kernel is not None else pairwise_l1_closeness_array(m.data)[1])
+        if not grad_mode.is_grad_enabled():  # no graph of this backward: one fused pass, no (B, N, N) Tensors
+            kernel = self.kernel if self.kernel is not None else pairwise_l1_closeness_array(m.data)[1]
+            fused = backend.kernel("pairwise_l1_closeness_grad_backward", pairwise_l1_closeness_grad_backward_array)
+            grad_m, grad_g = fused(m.data, g.data, kernel, grad.data)
+            return (Tensor(grad_m) if self.needs_input_grad[0] else None,
+                    Tensor(grad_g) if self.needs_input_grad[1] else None)
+        kernel = (-PairwiseL1.apply(m)).exp()  # create_graph: e as a function of m, the same VJP in Tensor ops
         sign_dot = PairwiseSignDot.apply(m, grad)
         weighted = kernel * (sign_dot + shape_ops.swapaxes(sign_dot, 1, 2))  # e Q, (B, N, N)
         grad_m = grad_g = None
