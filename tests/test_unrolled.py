@@ -189,3 +189,29 @@ def test_tanh_networks_are_built_for_the_toy_mlp():
 def test_bad_unrolling_settings_get_one_clear_error(overrides, message):
     with pytest.raises(ValueError, match=message):
         small_config(**overrides).validate()
+
+
+def test_the_timeline_demo_draws_finished_run_folders(tmp_path):
+    """demos/unrolled_timeline.py --runs: one row per run folder, its k from config.json and
+    the snapshots the run wrote, the figure written."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from scratchgan import cli
+
+    folders = []
+    for k in (1, 0):
+        folder = tmp_path / f"k{k}"
+        assert cli.main(["train", "--recipe", "ring8-unrolled", "--steps", "4", "--unrolled", str(k), "--batch-size",
+                         "32", "--eval-samples", "64", "--out", str(folder), "--no-progress"]) == 0
+        folders.append(str(folder))
+    demos = Path(__file__).resolve().parents[1] / "demos"
+    sys.path.insert(0, str(demos))
+    spec = importlib.util.spec_from_file_location("unrolled_timeline_demo", demos / "unrolled_timeline.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    rows = demo.main(["--runs", *folders, "--out", str(tmp_path / "figures")])
+    assert [k for k, _, _ in rows] == [1, 0]
+    assert all(list(snapshots) == [1, 2, 3, 4] for _, snapshots, _ in rows)
+    assert (tmp_path / "figures" / "unrolled_timeline.png").stat().st_size > 0

@@ -3,7 +3,7 @@
 Each entry below is a tutorial's command, run as the page shows it, and the files of its run
 folder that the page shows, copied into docs/figures/ under the entry's prefix:
 
-    python tools/docs_figures.py                 # every entry (about 90 minutes on 2 cores)
+    python tools/docs_figures.py                 # every entry (about two hours on 2 cores)
     python tools/docs_figures.py ring8 dcgan     # some of them
     python tools/docs_figures.py --list
 
@@ -89,6 +89,10 @@ ENTRIES = {
     "wgan-clipping": (
         f"{sys.executable} demos/wgan_clipping_estimate.py --out RUN",
         {"wgan_clipping_estimate.png": "wgan_clipping_estimate.png"},
+    ),
+    "unrolled-timeline": (
+        f"{sys.executable} demos/unrolled_timeline.py --out RUN",
+        {"unrolled_timeline.png": "unrolled_timeline.png"},
     ),
     "mode-collapse": (
         f"{sys.executable} demos/mode_collapse.py --seeds 1 --out RUN",
