@@ -46,6 +46,10 @@ class Adam(Optimizer):
         """Adam's L2 decay: the gradient becomes g + wd p (AdamW overrides this with decoupled decay)."""
         return grad + group["weight_decay"] * param.data
 
+    def _decay_tensors(self, group, value, grad):
+        """``_apply_weight_decay`` on Tensors, for ``differentiable_step``: (value, g + wd value)."""
+        return value, grad + group["weight_decay"] * value
+
     def _state_keys(self, group):
         keys = {"step": COUNT, "exp_avg": ARRAY, "exp_avg_sq": ARRAY}
         return {**keys, "max_exp_avg_sq": ARRAY} if group["amsgrad"] else keys
@@ -87,8 +91,8 @@ class Adam(Optimizer):
     def differentiable_step(self, param, value, grad, slots=None):
         """``step``'s rule on Tensors (no AMSGrad or maximize): slots = (m, v, t), from this
         optimizer's state of ``param`` when None. The same operation order as ``step``, so with
-        detached values K calls give K steps' parameters to rounding. L2 decay (Adam) enters the
-        gradient, decoupled decay (AdamW) shrinks the value first."""
+        detached values K calls give K steps' parameters to rounding. The decay is
+        ``_decay_tensors``'s: L2 decay (Adam) enters the gradient, AdamW's shrinks the value."""
         group = self._differentiable_group(param, ("maximize", "amsgrad"))
         beta1, beta2 = group["betas"]
         if slots is None:
@@ -96,10 +100,7 @@ class Adam(Optimizer):
             slots = (self._slot(param, "exp_avg", value), self._slot(param, "exp_avg_sq", value), step)
         exp_avg, exp_avg_sq, step = slots
         if group["weight_decay"]:
-            if type(self)._apply_weight_decay is Adam._apply_weight_decay:
-                grad = grad + group["weight_decay"] * value
-            else:  # AdamW: p <- p (1 - lr wd)
-                value = value * (1 - group["lr"] * group["weight_decay"])
+            value, grad = self._decay_tensors(group, value, grad)
         step += 1
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
         step_size = group["lr"] / (1 - beta1 ** step)

@@ -24,3 +24,7 @@ class AdamW(Adam):
         the gradient is left as it is, so the fused adam_update kernel serves AdamW unchanged."""
         param.data = param.data * (1 - group["lr"] * group["weight_decay"])
         return grad
+
+    def _decay_tensors(self, group, value, grad):
+        """The decoupled decay on Tensors, for ``differentiable_step``: (value (1 - lr wd), g)."""
+        return value * (1 - group["lr"] * group["weight_decay"]), grad
