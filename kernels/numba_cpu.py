@@ -687,6 +687,13 @@ def _adam_update(param, grad, exp_avg, exp_avg_sq, one_minus_beta1, beta2, one_m
         out[k] = param[k] - step_size * (m / (numpy.sqrt(v) / bias_correction2_sqrt + eps))
 
 
+def _contiguous(array):
+    """``array`` C-contiguous (itself when it already is) and of its own shape: NumPy's
+    ascontiguousarray makes a 0-d array 1-d, which a 0-d parameter's moments must not become."""
+    contiguous = numpy.ascontiguousarray(array)
+    return contiguous if contiguous.shape == array.shape else contiguous.reshape(array.shape)
+
+
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias_correction2_sqrt, eps):
     """Twin of ``optim.adam.adam_update_array`` (the scalars rounded to the array's dtype
     as NumPy rounds Python floats): one pass; the moments are updated in place
@@ -699,7 +706,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias_
     dtype = param.dtype.type
     flat = param.reshape(-1)
     out = numpy.empty_like(flat)
-    exp_avg, exp_avg_sq = numpy.ascontiguousarray(exp_avg), numpy.ascontiguousarray(exp_avg_sq)
+    exp_avg, exp_avg_sq = _contiguous(exp_avg), _contiguous(exp_avg_sq)
     arrays = (numpy.ascontiguousarray(flat), numpy.ascontiguousarray(grad, dtype=param.dtype).reshape(-1),
               exp_avg.reshape(-1), exp_avg_sq.reshape(-1))
     scalars = (dtype(1 - beta1), dtype(beta2), dtype(1 - beta2), dtype(step_size), dtype(bias_correction2_sqrt),

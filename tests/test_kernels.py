@@ -188,6 +188,19 @@ def test_adam_update_keeps_the_moments_in_place():
     assert exp_avg[0] == numpy.float32(0.1)
 
 
+def test_adam_update_keeps_a_scalar_parameters_moments_scalar():
+    """A 0-d parameter (the f-GAN demo's mean) keeps 0-d moments step after step, and its
+    values are the NumPy twin's."""
+    ours, theirs = ((numpy.ones(()), numpy.zeros(()), numpy.zeros(())) for _ in range(2))  # numba's moments
+    # are updated in place, so the two start from arrays of their own
+    for step in range(1, 3):
+        grad = numpy.full((), 0.5 * step)
+        ours = numba_cpu.adam_update(ours[0], grad, *ours[1:], 0.9, 0.999, 1e-3, 1.0, 1e-8)
+        theirs = adam_update_array(theirs[0], grad, *theirs[1:], 0.9, 0.999, 1e-3, 1.0, 1e-8)
+        for got, expected in zip(ours, theirs):
+            assert got.shape == () and got == pytest.approx(float(expected), rel=1e-15)
+
+
 def test_every_kernel_has_a_numpy_twin_tested_here():
     tested = {"conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm_train",
               "batch_norm_backward", "leaky_relu", "leaky_relu_grad", "adam_update",
