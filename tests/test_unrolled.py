@@ -188,7 +188,7 @@ def test_bad_unrolling_settings_get_one_clear_error(overrides, message):
         small_config(**overrides).validate()
 
 
-def test_the_timeline_demo_draws_finished_run_folders(tmp_path):
+def test_the_timeline_demo_draws_finished_run_folders(tmp_path, restore_backend):
     """demos/unrolled_timeline.py --runs: one row per run folder, its k from config.json and
     the snapshots the run wrote, the figure written."""
     import importlib.util
@@ -209,6 +209,6 @@ def test_the_timeline_demo_draws_finished_run_folders(tmp_path):
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
     rows = demo.main(["--runs", *folders, "--out", str(tmp_path / "figures")])
-    assert [k for k, _, _ in rows] == [1, 0]
+    assert [name for name, _, _ in rows] == ["unrolled, k = 1", "standard GAN (k = 0)"]
     assert all(list(snapshots) == [1, 2, 3, 4] for _, snapshots, _ in rows)
     assert (tmp_path / "figures" / "unrolled_timeline.png").stat().st_size > 0

@@ -94,6 +94,10 @@ ENTRIES = {
         f"{sys.executable} demos/unrolled_timeline.py --out RUN",
         {"unrolled_timeline.png": "unrolled_timeline.png"},
     ),
+    "lsgan-mixture": (
+        f"{sys.executable} demos/unrolled_timeline.py --ks 0 0 --losses least_squares nonsaturating --out RUN",
+        {"unrolled_timeline.png": "lsgan_mixture_timeline.png"},
+    ),
     "mode-collapse": (
         f"{sys.executable} demos/mode_collapse.py --seeds 1 --out RUN",
         {"mode_collapse.png": "mode_collapse.png"},
