@@ -801,23 +801,30 @@ def pairwise_l1_closeness(m):
 
 
 @njit(**_JIT_SUMS)
+def _sign_contract_row(planes, b, i, weights, out):
+    """out[c] = sum_j weights[j] sign(planes[b, c, i] - planes[b, c, j]) for every channel c of
+    row i of group b: the sums above and below the row's value, each by a select."""
+    zero = weights[0] * 0
+    for c in range(planes.shape[1]):
+        value = planes[b, c, i]
+        above = zero
+        below = zero
+        for j in range(planes.shape[2]):
+            other = planes[b, c, j]
+            above += weights[j] if value > other else zero
+            below += weights[j] if value < other else zero
+        out[c] = above - below
+
+
+@njit(**_JIT_SUMS)
 def _pairwise_l1_closeness_grad(planes, g, kernel, out, weights):
-    groups, channels, n = planes.shape
-    zero = g[0, 0] * 0
+    groups, _, n = planes.shape
     for b in range(groups):
         for i in range(n):
             gi = g[b, i]
-            for j in range(n):
-                weights[j] = (gi + g[b, j]) * kernel[b, i, j]
-            for c in range(channels):
-                value = planes[b, c, i]
-                above = zero
-                below = zero
-                for j in range(n):
-                    other = planes[b, c, j]
-                    above += weights[j] if value > other else zero
-                    below += weights[j] if value < other else zero
-                out[b, i, c] = below - above
+            for j in range(n):  # negated: dm = -sum_j (g_i + g_j) e_ij s_ijc
+                weights[j] = -((gi + g[b, j]) * kernel[b, i, j])
+            _sign_contract_row(planes, b, i, weights, out[b, i])
 
 
 def pairwise_l1_closeness_grad(m, g, kernel):
@@ -850,15 +857,7 @@ def _pairwise_l1_closeness_grad_backward(planes, grad_planes, g, kernel, grad_m,
                 total += weighted
                 weights[j] = (gi + g[b, j]) * weighted
             grad_g[b, i] = -total
-            for c in range(channels):  # dm[b, i, c] = sum_j weights[j] s[b, i, j, c]
-                value = planes[b, c, i]
-                above = zero
-                below = zero
-                for j in range(n):
-                    other = planes[b, c, j]
-                    above += weights[j] if value > other else zero
-                    below += weights[j] if value < other else zero
-                grad_m[b, i, c] = above - below
+            _sign_contract_row(planes, b, i, weights, grad_m[b, i])  # dm[b, i, c] = sum_j weights[j] s[b, i, j, c]
 
 
 def pairwise_l1_closeness_grad_backward(m, g, kernel, grad):
