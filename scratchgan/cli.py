@@ -47,6 +47,8 @@ HELP = {
     "beta2": "Adam beta2",
     "lr_schedule": "constant | linear (decay to 0 over the run)",
     "d_steps": "discriminator updates per step",
+    "d_steps_schedule": "constant (d_steps every step) or wgan_warmup (Arjovsky et al.'s critic schedule: "
+                        "100 updates in the first 25 steps and every 500th)",
     "g_steps": "generator updates per step, after the discriminator's",
     "label_smoothing": "one-sided label smoothing: D's target for real data (1 = off, e.g. 0.9)",
     "label_flip": "probability of flipping each of D's labels",
@@ -101,12 +103,16 @@ def _default_text(name, default):
     return ""
 
 
+# the dict settings and their repeatable KEY=VALUE flags
+PARAM_FLAGS = {"loss_params": "--loss-param", "penalty_params": "--penalty-param"}
+
+
 def _add_config_flags(parser):
     from scratchgan.gan.trainer import TrainConfig
 
     defaults = TrainConfig()
     for spec in fields(TrainConfig):
-        if spec.name == "loss_params":
+        if spec.name in PARAM_FLAGS:
             continue
         flag = "--" + spec.name.replace("_", "-")
         default = getattr(defaults, spec.name)
@@ -119,6 +125,9 @@ def _add_config_flags(parser):
             parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
     parser.add_argument("--loss-param", action="append", default=[], metavar="KEY=VALUE",
                         help="a loss parameter, e.g. --loss-param preset=pearson (repeatable)")
+    parser.add_argument("--penalty-param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a penalty parameter, e.g. --penalty-param perturbation=authors_code "
+                             "for dragan (repeatable)")
     parser.add_argument("--recipe", default=None, metavar="NAME",
                         help="start from a recipe's settings (scratchgan list; or a .toml recipe file); "
                              "the flags given override them")
@@ -193,14 +202,16 @@ def _config_from_args(args):
 
     values = dict(recipes.get(args.recipe).config) if args.recipe else {}
     values.update({spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)
-                   if spec.name != "loss_params" and hasattr(args, spec.name)})
-    if args.loss_param:
-        values["loss_params"] = {}
-    for item in args.loss_param:
-        if "=" not in item:
-            raise ValueError(f"--loss-param expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        values["loss_params"][key] = _parse_value(value)
+                   if spec.name not in PARAM_FLAGS and hasattr(args, spec.name)})
+    for name, flag in PARAM_FLAGS.items():
+        items = getattr(args, flag.removeprefix("--").replace("-", "_"))
+        if items:  # the flags replace the recipe's parameters as a whole
+            values[name] = {}
+        for item in items:
+            if "=" not in item:
+                raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+            key, value = item.split("=", 1)
+            values[name][key] = _parse_value(value)
     return TrainConfig.from_dict(values)
 
 

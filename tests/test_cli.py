@@ -86,6 +86,7 @@ def test_training_is_reproducible_for_a_seed(tmp_path):
     ["--loss", "hinge", "--penalty", "spectral_norm"],
     ["--loss", "least_squares", "--loss-param", "preset=pearson", "--penalty", "r1"],
     ["--loss", "relativistic_average", "--penalty", "dragan", "--minibatch-std"],
+    ["--penalty", "dragan", "--penalty-param", "perturbation=authors_code", "--d-steps-schedule", "wgan_warmup"],
     ["--loss", "wasserstein", "--penalty", "weight_clipping", "--optimizer", "rmsprop"],
     ["--loss", "wasserstein", "--penalty", "wgan_div"],
     ["--loss", "wasserstein", "--penalty", "max_gradient_penalty"],
@@ -101,6 +102,26 @@ def test_every_kind_of_option_trains(tmp_path, flags):
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["finite_fraction"] == 1.0
+
+
+def test_penalty_params_flags_set_the_config_and_replace_a_recipes():
+    def config(*flags):
+        return cli._config_from_args(cli.build_parser().parse_args(["train", *flags]))
+
+    assert config("--penalty", "dragan", "--penalty-param", "perturbation=authors_code",
+                  "--penalty-param", "k=0.5").penalty_params == {"perturbation": "authors_code", "k": 0.5}
+    assert config("--recipe", "ring8-dragan").penalty_params == {}
+    assert config("--recipe", "ring8-dragan", "--penalty-param", "c=1").penalty_params == {"c": 1}
+    with pytest.raises(ValueError, match="--penalty-param expects KEY=VALUE, got 'c'"):
+        config("--penalty", "dragan", "--penalty-param", "c")
+
+
+def test_a_bad_penalty_param_is_one_line_naming_it(tmp_path, capsys):
+    code = cli.main(["train", "--data", "ring8", "--penalty", "dragan", "--penalty-param", "perturbation=code",
+                     "--steps", "2", "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "perturbation must be one of 'paper', 'authors_code', got 'code'" in err
+    assert err.count("\n") == 1 and not (tmp_path / "run").exists()
 
 
 def test_train_refuses_to_overwrite_an_existing_run(tmp_path, capsys):

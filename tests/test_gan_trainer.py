@@ -1,5 +1,7 @@
 """The Trainer: update counts, isolation of the two players, determinism, exact resume, config checks."""
 
+import re
+
 import numpy
 import pytest
 
@@ -35,6 +37,56 @@ def test_step_runs_d_steps_discriminator_updates_per_generator_update(d_steps):
     g_counts = {state["step"] for state in trainer.optimizer_g.state.values()}
     assert d_counts == {2 * d_steps}
     assert g_counts == {2}
+
+
+def test_the_wgan_warmup_schedule_gives_the_critic_100_updates_in_the_first_25_steps_and_every_500th():
+    group = sg.gan.games.base.Group("D", ("D",), 1e-3, "adam", steps=5, schedule="wgan_warmup")
+    counts = [group.count(step) for step in range(1502)]
+    assert [step for step, count in enumerate(counts) if count == 100] == [*range(25), 500, 1000, 1500]
+    assert set(counts) == {5, 100}
+    assert sg.gan.games.base.Group("D", ("D",), 1e-3, "adam", steps=5).count(0) == 5
+
+
+def test_the_trainer_follows_the_d_steps_schedule_also_after_a_resume_point():
+    trainer = Trainer(tiny(d_steps=2, d_steps_schedule="wgan_warmup"))
+    trainer.step()
+    assert {state["step"] for state in trainer.optimizer_d.state.values()} == {100}
+    trainer.step_count = 30  # as a run resumed at step 30: past the warm-up, the plain d_steps
+    trainer.step()
+    assert {state["step"] for state in trainer.optimizer_d.state.values()} == {102}
+    assert {state["step"] for state in trainer.optimizer_g.state.values()} == {2}
+
+
+def test_an_unknown_d_steps_schedule_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="d_steps_schedule 'often'; expected one of: constant, wgan_warmup"):
+        tiny(d_steps_schedule="often").validate()
+
+
+def test_penalty_params_reach_the_trainers_penalty_and_change_its_updates():
+    paper, authors = (Trainer(tiny(penalty="dragan", penalty_params=params))
+                      for params in ({}, {"perturbation": "authors_code", "k": 0.5}))
+    assert paper.game.penalty_term.params["perturbation"] == "paper"
+    assert authors.game.penalty_term.params["perturbation"] == "authors_code"
+    assert authors.game.penalty_term.params["k"] == 0.5
+    paper.step()
+    authors.step()
+    assert any(not numpy.array_equal(a, b) for a, b in zip(parameter_arrays(paper.players["D"]).values(),
+                                                           parameter_arrays(authors.players["D"]).values()))
+
+
+@pytest.mark.parametrize("penalty, params, message", [
+    ("weight_clipping", {"k": 1}, "penalty 'weight_clipping' takes no settings"),
+    ("r1", {"k": 1}, "penalty 'r1' takes no settings"),
+    ("dragan", {"kk": 1}, "'kk' in penalty_params is unknown; the settings are: k, c, perturbation"),
+    ("gradient_penalty", {"norm_axes": 1}, "'norm_axes' in penalty_params is not a config setting"),
+    ("dragan", {"c": "ten"}, "setting c must be a finite number, got 'ten'"),
+    ("dragan", {"c": float("inf")}, "setting c must be a finite number"),
+    ("gradient_penalty", {"one_sided": 1}, "setting one_sided must be true or false, got 1"),
+    ("dragan", {"perturbation": "code"}, "perturbation must be one of 'paper', 'authors_code', got 'code'"),
+])
+def test_bad_penalty_params_are_one_value_error_naming_the_setting(penalty, params, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tiny(penalty=penalty, penalty_params=params).validate()
 
 
 def test_step_increments_the_step_count():

@@ -30,6 +30,7 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd", "nesterov")
 PENALTY_WEIGHTS = {"gradient_penalty": 10.0, "max_gradient_penalty": 10.0, "dragan": 10.0, "r1": 0.1,
                    "r2": 0.1, "wgan_div": 1.0, "lecam": 0.3}
 LR_SCHEDULES = ("constant", "linear")
+D_STEPS_SCHEDULES = ("constant", "wgan_warmup")  # games.base.Group.count
 # how the unrolled GAN's look-ahead updates D (TrainConfig.unrolled_update): plain gradient steps
 # of unrolled_lr, or D's own optimizer from its current state, as Metz et al.'s notebook does
 UNROLLED_UPDATES = ("sgd", "optimizer")
@@ -129,6 +130,7 @@ class TrainConfig:
     loss_params: dict = field(default_factory=dict)
     penalty: str | None = None
     penalty_weight: float | None = None  # None: the penalty's standard weight (PENALTY_WEIGHTS)
+    penalty_params: dict = field(default_factory=dict)  # the penalty's settings (penalties.get)
     clip_value: float = 0.01
     steps: int | None = None
     batch_size: int | None = None
@@ -154,6 +156,7 @@ class TrainConfig:
     beta2: float = 0.999
     lr_schedule: str | None = None
     d_steps: int = 1
+    d_steps_schedule: str = "constant"  # or "wgan_warmup": Arjovsky et al.'s 100 critic steps now and then
     g_steps: int = 1
     label_smoothing: float = 1.0
     label_flip: float = 0.0
@@ -225,9 +228,13 @@ class TrainConfig:
         losses.get(c.loss, **c.loss_params)  # raises with the valid names
         if c.penalty not in penalties.NAMES:
             raise ValueError(f"unknown penalty {c.penalty!r}; expected one of: {', '.join(penalties.NAMES)}")
+        penalties.check_settings(c.penalty, c.penalty_params)
         for name in ("optimizer", "optimizer_g", "optimizer_d"):
             if getattr(c, name) not in OPTIMIZERS:
                 raise ValueError(f"unknown {name} {getattr(c, name)!r}; expected one of: {', '.join(OPTIMIZERS)}")
+        if c.d_steps_schedule not in D_STEPS_SCHEDULES:
+            raise ValueError(f"unknown d_steps_schedule {c.d_steps_schedule!r}; expected one of: "
+                             f"{', '.join(D_STEPS_SCHEDULES)}")
         if c.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {c.lr_schedule!r}; expected one of: {', '.join(LR_SCHEDULES)}")
         if c.dtype not in ("float32", "float64"):

@@ -448,3 +448,41 @@ def get(name: str, **params) -> Penalty:
 
 # the trainer's --penalty choices: the registry's gradient penalties and the constraints on D
 NAMES = ("none", *_REGISTRY, "weight_clipping", "spectral_norm")
+
+
+def _setting_kind(default):
+    """The kind of value a config may give a parameter with this default, or None: a parameter
+    whose default is None (norm_axes, LeCam's anchors object) is not a config setting."""
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float)):
+        return float
+    if isinstance(default, str):
+        return str
+    return None
+
+
+def check_settings(name: str, params: dict):
+    """One ValueError when ``params`` (a config's ``penalty_params``) is not a set of settings of
+    the penalty ``name``: a constraint or "none" takes none; each key is one of the penalty's
+    parameters whose default is a number, a bool or a string, with a value of that kind (numbers
+    finite) and a valid choice."""
+    if not params:
+        return
+    settable = {entry: {key: _setting_kind(default) for key, default in spec[2].items() if _setting_kind(default)}
+                for entry, spec in _REGISTRY.items()}
+    if not settable.get(name):
+        raise ValueError(f"penalty_params {params} given, but penalty {name!r} takes no settings "
+                         f"(those that do: {', '.join(entry for entry in settable if settable[entry])})")
+    for key, value in params.items():
+        kind = settable[name].get(key)
+        if kind is None:
+            known = "is not a config setting" if key in _REGISTRY[name][2] else "is unknown"
+            raise ValueError(f"penalty {name!r}: {key!r} in penalty_params {known}; the settings are: "
+                             f"{', '.join(settable[name])}")
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        fits = is_number and math.isfinite(value) if kind is float else isinstance(value, kind)
+        if not fits:
+            wanted = {float: "a finite number", bool: "true or false", str: "a string"}[kind]
+            raise ValueError(f"penalty {name!r}: setting {key} must be {wanted}, got {value!r}")
+    get(name, **params)  # the choices (perturbation, reduce)

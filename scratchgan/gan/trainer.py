@@ -187,7 +187,7 @@ class Trainer:
         return logs
 
     def step(self) -> dict:
-        """Each player group's updates (``group.steps`` each), in the game's order. The logs'
+        """Each player group's updates (``group.count(step)`` each), in the game's order. The logs'
         values are floats on the CPU and 0-d device arrays on the GPU (``Game.log``).
 
         A game of small GEMMs (the toy MLPs) steps with one BLAS thread: two threads take as
@@ -202,7 +202,7 @@ class Trainer:
         self._set_learning_rates()
         logs = {}
         for group in self.groups:
-            for _ in range(group.steps):
+            for _ in range(group.count(self.step_count)):
                 logs.update(self.update(group))
         self.step_count += 1
         logs["step"] = self.step_count

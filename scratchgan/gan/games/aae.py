@@ -76,7 +76,7 @@ class AdversarialAutoencoder(AdversarialGame):
     def groups(self):
         c = self.config
         return (Group("AE", ("E", "G"), c.lr_g, c.optimizer_g, 1),
-                Group("D", ("D",), c.lr_d, c.optimizer_d, c.d_steps),
+                Group("D", ("D",), c.lr_d, c.optimizer_d, c.d_steps, c.d_steps_schedule),
                 Group("E", ("E",), c.lr_g, c.optimizer_g, c.g_steps))
 
     def build_encoder(self):

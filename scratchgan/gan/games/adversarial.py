@@ -40,7 +40,7 @@ class AdversarialGame(Game):
     # -- players and groups ------------------------------------------------------------------------
     def groups(self):
         c = self.config
-        return (Group("D", ("D",), c.lr_d, c.optimizer_d, c.d_steps),
+        return (Group("D", ("D",), c.lr_d, c.optimizer_d, c.d_steps, c.d_steps_schedule),
                 Group("G", ("G",), c.lr_g, c.optimizer_g, c.g_steps))
 
     def player_builders(self):
@@ -71,7 +71,7 @@ class AdversarialGame(Game):
                                if c.instance_noise else None)
         self.penalty_weight = c.penalty_weight if c.penalty_weight is not None else PENALTY_WEIGHTS.get(c.penalty)
         # none, weight_clipping (after the step) and spectral_norm (in the model) are not registry entries
-        self.penalty_term = penalties.get(c.penalty) if c.penalty in penalties.names() else None
+        self.penalty_term = penalties.get(c.penalty, **c.penalty_params) if c.penalty in penalties.names() else None
 
     @property
     def generator(self):

@@ -24,6 +24,8 @@ from scratchgan.autograd.grad_mode import no_grad
 from scratchgan.autograd.tensor import Tensor
 
 GRID_COLUMNS = 10  # fixed latents i of a labelled model ask for class (i // 10) mod K: grid rows per class
+# Arjovsky et al.'s critic schedule: 100 critic updates for G's first 25 updates and every 500th
+WGAN_WARMUP_STEPS, WGAN_WARMUP_FIRST, WGAN_WARMUP_EVERY = 100, 25, 500
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,26 @@ class Group:
     """A player group: the players ``players`` (names of the game's modules) that one optimizer
     updates from one loss, ``steps`` times per trainer step, with learning rate ``lr`` and
     optimizer ``optimizer`` (a name of ``config.OPTIMIZERS``). Its optimizer's state is
-    checkpointed under "opt" + ``name``."""
+    checkpointed under "opt" + ``name``. ``schedule`` (config ``d_steps_schedule``, for D groups):
+    "constant", or "wgan_warmup", Arjovsky et al.'s critic schedule (``count``)."""
 
     name: str
     players: tuple
     lr: float
     optimizer: str
     steps: int = 1
+    schedule: str = "constant"
+
+    def count(self, step: int) -> int:
+        """The group's updates in trainer step ``step`` (0-based, = the generator updates done).
+
+        "wgan_warmup" (Arjovsky et al. 2017, arXiv:1701.07875, their code's ``Diters``): the
+        critic gets ``WGAN_WARMUP_STEPS`` updates in the first ``WGAN_WARMUP_FIRST`` steps and in
+        every ``WGAN_WARMUP_EVERY``-th, so its estimate is near the supremum before G follows it."""
+        if self.schedule == "wgan_warmup" and (step < WGAN_WARMUP_FIRST or step % WGAN_WARMUP_EVERY == 0):
+            return WGAN_WARMUP_STEPS
+        return self.steps
+
 
 
 class Game:

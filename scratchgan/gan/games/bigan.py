@@ -49,7 +49,7 @@ class _PairGame(AdversarialGame):
 
     def groups(self):
         c = self.config
-        return (Group("D", ("D",), c.lr_d, c.optimizer_d, c.d_steps),
+        return (Group("D", ("D",), c.lr_d, c.optimizer_d, c.d_steps, c.d_steps_schedule),
                 Group("G", ("G", "E"), c.lr_g, c.optimizer_g, c.g_steps))
 
     def _shape(self):
