@@ -44,6 +44,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy
 from numba import njit
 
+# The cache files record the module's import name, and a process that imports this file under
+# another one (``import kernels.numba_cpu`` from the repository root) writes entries that
+# scratchgan.kernels.numba_cpu then fails to load (ModuleNotFoundError inside Numba): refused.
+if __name__ != "scratchgan.kernels.numba_cpu":
+    raise ImportError(f"import the Numba kernel set as scratchgan.kernels.numba_cpu, not as {__name__}: "
+                      "its compiled-code cache records the module's name")
+
 # error_model="numpy": a float division by zero gives inf or nan as in NumPy (the references'
 # semantics) instead of Python's ZeroDivisionError, whose per-division check kept LLVM from
 # vectorising every loop that divides (the Adam update: 2.8 -> 0.35 ms for 627k parameters,

@@ -7,6 +7,10 @@ relative (summation order differs), float32 to float32 rounding of the sums
 (rtol 2e-5 with an absolute floor scaled to the values' magnitude).
 """
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy
 import pytest
 from hypothesis import given, settings
@@ -387,3 +391,12 @@ def test_pairwise_kernels_equal_their_numpy_twins(groups, n, channels, dtype, se
     for got, expected in pairs:
         assert got.dtype == expected.dtype == dtype and got.shape == expected.shape
         numpy.testing.assert_allclose(got, expected, **tolerance)
+
+
+def test_the_kernel_set_refuses_another_import_name_whose_cache_entries_the_package_could_not_load():
+    # from the repository root, kernels/ is importable as a top-level package too
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", "import kernels.numba_cpu"], cwd=root, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert "import the Numba kernel set as scratchgan.kernels.numba_cpu, not as kernels.numba_cpu" in result.stderr
