@@ -242,3 +242,16 @@ def test_probe_accuracies_are_higher_is_better_and_distances_lower():
     assert higher_is_better("probe_linear") and higher_is_better("probe_1nn_pixels")
     assert higher_is_better("modes_covered")
     assert not higher_is_better("code_mmd") and not higher_is_better("fid") and not higher_is_better("reconstruction_mse")
+
+
+def test_long_method_names_under_the_boxes_wrap_instead_of_overlapping(tmp_path, monkeypatch):
+    import importlib
+
+    report = importlib.import_module("scratchgan.study.report")
+    labels = []
+    monkeypatch.setattr(report.files, "save_figure", lambda figure, path, dpi: labels.extend(
+        tick.get_text() for tick in figure.axes[0].get_xticklabels()))
+    names = ["ring8-nonsaturating + minibatch discrimination", "short"]
+    done = [{"method": name, "modes_covered": value} for name in names for value in (7, 8)]
+    report.box_figure(tmp_path / "box.png", done, "modes_covered", "a study")
+    assert labels == ["ring8-nonsaturating +\nminibatch discrimination", "short"]

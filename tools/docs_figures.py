@@ -82,6 +82,10 @@ ENTRIES = {
         "scratchgan train --recipe mnist-hinge-sn --out RUN",
         {"samples.png": "mnist_hinge_sn_samples.png"},
     ),
+    "mnist-dragan": (
+        "scratchgan train --recipe mnist-dragan --out RUN",
+        {"samples.png": "mnist_dragan_samples.png"},
+    ),
     "wgan-critics": (
         f"{sys.executable} demos/wgan_critic_surfaces.py --out RUN",
         {"wgan_critic_surfaces.png": "wgan_critic_surfaces.png"},

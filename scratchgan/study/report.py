@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import numpy
@@ -120,6 +121,7 @@ def _has_search(spec: Spec) -> bool:
 
 
 # -- figures ----------------------------------------------------------------------------------------------
+LABEL_WIDTH = 24  # characters per line of a method's name under its box
 def box_figure(path, done, metric, title):
     import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg
 
@@ -131,7 +133,8 @@ def box_figure(path, done, metric, title):
     for position, points in enumerate(values, start=1):
         axes.scatter(position + jitter.uniform(-0.12, 0.12, len(points)), points, s=16, alpha=0.75,
                      color="tab:blue", zorder=3)
-    axes.set_xticks(range(1, len(methods) + 1), methods, rotation=25 if len(methods) > 4 else 0, ha="right"
+    labels = [textwrap.fill(method, LABEL_WIDTH) for method in methods]  # long names wrap, not overlap
+    axes.set_xticks(range(1, len(methods) + 1), labels, rotation=25 if len(methods) > 4 else 0, ha="right"
                     if len(methods) > 4 else "center")
     better = "higher" if higher_is_better(metric) else "lower"
     axes.set_ylabel(f"{metric} ({better} is better)")
