@@ -45,6 +45,15 @@ def plot_curves(path, steps, curves: dict, title: str, ylabel: str = "loss", log
     files.save_figure(figure, path, dpi=110)
 
 
+def _inches(figure, left, bottom, width, height):
+    """An axes rectangle given in inches from the figure's lower left corner, as the
+    fractions ``add_axes`` takes. The toy figures are laid out this way rather than with
+    ``tight_layout``, which draws the figure once more to measure it (half of a toy run's
+    figure time); their labels are short, so fixed margins hold them."""
+    figure_width, figure_height = figure.get_size_inches()
+    return [left / figure_width, bottom / figure_height, width / figure_width, height / figure_height]
+
+
 def _scatter_or_hist(axes, real, fake, bins=60, modes=None):
     if real.shape[1] == 1:
         edges = numpy.histogram_bin_edges(numpy.concatenate([real[:, 0], fake[:, 0]]), bins=bins)
@@ -79,7 +88,10 @@ def plot_toy_samples(path, real, fake, discriminator_fn=None, title="", output_k
     for 2-D data the discriminator's decision surface as a contour over the whole panel
     (D(x) = sigmoid(logit) for probability losses, the raw score otherwise) with its colour
     bar; for 1-D data histograms with D's curve."""
-    figure, axes = _subplots(figsize=(6, 5))
+    figure = Figure(figsize=(6, 5))
+    # a square panel for 2-D data (its colour bar to the right), a wide one for 1-D (D's axis to the right)
+    axes = figure.add_axes(_inches(figure, 0.75, 0.55, 4.1, 4.1) if real.shape[1] == 2 else
+                           _inches(figure, 0.75, 0.55, 4.45, 4.1))
     both = numpy.concatenate([real, fake])
     if real.shape[1] == 2:
         low, high = _square_extent(both if modes is None else numpy.concatenate([both, modes]))
@@ -95,7 +107,7 @@ def plot_toy_samples(path, real, fake, discriminator_fn=None, title="", output_k
         if output_kind == "logit":
             values = 1 / (1 + numpy.exp(-numpy.clip(values, -50, 50)))
         contour = axes.contourf(grid_x, grid_y, values.reshape(grid_x.shape), levels=20, cmap="Greys", alpha=0.6)
-        figure.colorbar(contour, ax=axes, label=label)
+        figure.colorbar(contour, cax=figure.add_axes(_inches(figure, 5.0, 0.55, 0.2, 4.1)), label=label)
     _scatter_or_hist(axes, real, fake, modes=modes)
     if real.shape[1] == 2:
         axes.set_xlim(low[0], high[0])
@@ -116,7 +128,6 @@ def plot_toy_samples(path, real, fake, discriminator_fn=None, title="", output_k
         twin.set_ylabel(label)
     axes.set_title(title, fontsize=10)
     axes.legend(loc="upper right", markerscale=3, fontsize=8, framealpha=0.9)
-    figure.tight_layout()
     files.save_figure(figure, path, dpi=110)
 
 
@@ -124,7 +135,9 @@ def plot_snapshots(path, snapshots, real, title="samples over training", modes=N
     """A strip of panels: generated samples (fixed latents) at several training steps, on one
     shared square extent, with the mode centres when ``modes`` is given."""
     count = len(snapshots)
-    figure, axes = _subplots(1, count, figsize=(2.6 * count, 3.4), squeeze=False)
+    figure = Figure(figsize=(0.15 + 2.6 * count, 3.4))
+    # square panels of 2.1 inches, 0.5 inches apart (room for the tick labels of the next one)
+    axes = [[figure.add_axes(_inches(figure, 0.6 + 2.6 * index, 0.55, 2.1, 2.1)) for index in range(count)]]
     if real.shape[1] == 2:
         low, high = _square_extent(real if modes is None else numpy.concatenate([real, modes]), pad=0.3)
     for panel, (step, fake) in zip(axes[0], snapshots):
@@ -138,8 +151,7 @@ def plot_snapshots(path, snapshots, real, title="samples over training", modes=N
         panel.tick_params(labelsize=7)
     if real.shape[1] == 2:
         axes[0][0].set_ylabel("$x_2$", fontsize=9)
-    figure.suptitle(title)
-    figure.tight_layout()
+    figure.suptitle(title, y=0.97)
     files.save_figure(figure, path, dpi=100)
 
 

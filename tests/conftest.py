@@ -10,7 +10,9 @@
 """
 
 import os
+import shutil
 
+import filelock
 import numpy
 import pytest
 from hypothesis import HealthCheck, settings
@@ -83,6 +85,30 @@ def torch():
     module.manual_seed(0)
     yield module
     module.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="session")
+def once_per_session(tmp_path_factory):
+    """``once_per_session(name, make)``: the folder that ``make(folder)`` filled, made once for
+    the whole test run even across xdist workers (the first to ask makes it under a file lock
+    in the folder the workers share; the others wait and reuse it). Tests must not change it:
+    copy it first. A ``make`` that fails or skips leaves nothing behind, so the next asker
+    tries again (and fails or skips the same way)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-of-USER/pytest-N: one per test run, shared by its workers
+
+    def made(name, make):
+        folder, done = root / name, root / f"{name}.done"
+        with filelock.FileLock(str(root / f"{name}.lock")):
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
+                make(folder)
+                done.touch()
+        return folder
+
+    return made
 
 
 @pytest.fixture

@@ -68,10 +68,10 @@ def build_site(site_dir):
     return site_dir
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """The site, built once for the tests of this module."""
-    return build_site(tmp_path_factory.mktemp("docs") / "site")
+@pytest.fixture(scope="session")
+def site(once_per_session):
+    """The site, built once for the test run (this module's tests and the browser's)."""
+    return once_per_session("docs-site", build_site)
 
 
 def site_pages(site):

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from test_docs import IN_CI, build_site
+from test_docs import IN_CI, site  # noqa: F401 (the built site, a fixture)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = (1280, 900)
@@ -204,9 +204,6 @@ def browser(tmp_path_factory):
     devtools.close()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    return build_site(tmp_path_factory.mktemp("docs-browser") / "site")
 
 
 @pytest.fixture(scope="module")

@@ -66,12 +66,12 @@ def test_runs_killed_at_random_moments_resume_to_the_uninterrupted_run(tmp_path)
     reference = uninterrupted(tmp_path / "reference")
     chooser = random.Random(0)
     kills, outcomes = 0, []
-    for attempt in range(3):  # three runs, each killed until it completes
+    for attempt in range(2):  # two runs, each killed until it completes
         out = tmp_path / f"killed-{attempt}"
         kills += kill_until_done(out, chooser, outcomes)
         assert_same_run(reference, out)
     print(f"kills: {kills}; exit codes in order: {outcomes}")
-    assert kills >= 15, outcomes
+    assert kills >= 10, outcomes
 
 
 def kill_until_done(out, chooser, outcomes) -> int:

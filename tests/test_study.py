@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import numpy
 import pyarrow.parquet
 import pytest
 
-from scratchgan import cli, study
+from scratchgan import backend, cli, study
 from scratchgan.runs import RunFolder
 from scratchgan.study import execute
 
@@ -51,6 +52,28 @@ def spec_file(tmp_path):
     return path
 
 
+@pytest.fixture(scope="session")
+def _finished_study(once_per_session):
+    """The tiny study on a LocalCluster of 2 workers, run once for the test run."""
+    def run(folder):
+        (folder / "tiny.toml").write_text(SPEC)
+        previous = backend.get_backend()
+        try:
+            assert run_study(folder / "tiny.toml", folder / "study") == 0
+        finally:
+            backend.set_backend(previous)
+
+    return once_per_session("finished-study", run) / "study"
+
+
+@pytest.fixture
+def finished(_finished_study, tmp_path, restore_backend):
+    """A finished copy of the tiny study (its spec in ``spec_file``), for a test to change."""
+    out = tmp_path / "study"
+    shutil.copytree(_finished_study, out)
+    return out
+
+
 def run_study(spec_file, out, *extra):
     return cli.main(["study", str(spec_file), "--out", str(out), "--workers", "2", "--backend", "numpy",
                      "--no-progress", *extra])
@@ -61,9 +84,8 @@ def read_table(out):
         return list(csv.DictReader(stream))
 
 
-def test_a_toy_study_on_a_local_cluster_writes_a_complete_table_and_its_figures(spec_file, tmp_path, monkeypatch):
-    out = tmp_path / "study"
-    assert run_study(spec_file, out) == 0
+def test_a_toy_study_on_a_local_cluster_writes_a_complete_table_and_its_figures(spec_file, finished, monkeypatch):
+    out = finished  # the shared study, run on a LocalCluster of 2 workers
     table = read_table(out)
     assert [(row["method"], row["seed"], row["status"]) for row in table] == [
         ("non-saturating", "0", "done"), ("non-saturating", "1", "done"), ("hinge", "0", "done"), ("hinge", "1", "done")]
@@ -96,10 +118,9 @@ def test_a_failed_task_is_recorded_and_run_again_only_with_retry_failed(spec_fil
     assert {row["status"] for row in read_table(out)} == {"done"}
 
 
-def test_a_task_stopped_with_its_worker_resumes_from_its_checkpoint(spec_file, tmp_path):
-    out = tmp_path / "study"
+def test_a_task_stopped_with_its_worker_resumes_from_its_checkpoint(spec_file, finished):
+    out = finished
     task = study.load_spec(spec_file).tasks()[0]
-    assert run_study(spec_file, out) == 0
     run = out / "runs" / task.id
     for name in ("metrics.json", "checkpoints/step_12.npz"):  # as if its worker died after step 6
         (run / name).unlink()
@@ -133,7 +154,7 @@ def test_the_same_study_runs_on_an_existing_scheduler_with_two_workers(spec_file
 
 
 def test_ctrl_c_cancels_the_study_and_the_same_command_continues_it(spec_file, tmp_path):
-    spec_file.write_text(SPEC.replace("steps = 12", "steps = 400").replace("checkpoint_every = 6",
+    spec_file.write_text(SPEC.replace("steps = 12", "steps = 200").replace("checkpoint_every = 6",
                                                                           "checkpoint_every = 20"))
     out = tmp_path / "study"
     command = [str(Path(sys.executable).with_name("scratchgan")), "study", str(spec_file), "--out", str(out),
@@ -177,18 +198,16 @@ def test_an_unreachable_scheduler_is_one_line(spec_file, tmp_path, capsys):
     assert err.count("\n") == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err, err
 
 
-def test_a_study_folder_of_another_spec_is_refused(spec_file, tmp_path, capsys):
-    out = tmp_path / "study"
-    assert run_study(spec_file, out) == 0
+def test_a_study_folder_of_another_spec_is_refused(spec_file, finished, capsys):
+    out = finished
     spec_file.write_text(SPEC.replace("seeds = 2", "seeds = 3"))
     assert run_study(spec_file, out) == 2
     assert "belongs to another spec (differs in: seeds)" in capsys.readouterr().err
 
 
 # -- the table and figures ----------------------------------------------------------------------------------
-def test_report_rebuilds_table_and_figures_from_the_run_folders(spec_file, tmp_path):
-    out = tmp_path / "study"
-    assert run_study(spec_file, out) == 0
+def test_report_rebuilds_table_and_figures_from_the_run_folders(finished):
+    out = finished
     before = (out / "results.csv").read_text()
     for name in ("results.csv", "results.parquet", "box_modes_covered.png"):
         (out / name).unlink()
@@ -224,10 +243,8 @@ def test_a_method_searched_over_settings_gets_a_budget_figure(tmp_path):
     assert (out / "budget_modes_covered.png").stat().st_size > 10_000
 
 
-def test_report_sorts_the_methods_by_any_metric_best_first(spec_file, tmp_path, capsys):
-    out = tmp_path / "study"
-    assert run_study(spec_file, out) == 0
-    capsys.readouterr()
+def test_report_sorts_the_methods_by_any_metric_best_first(finished, capsys):
+    out = finished
     assert cli.main(["study", "--report", str(out), "--sort", "mmd"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "runs 2/2" in line]
     medians = [float(line.split("mmd median ")[1].split()[0]) for line in lines]
