@@ -311,9 +311,14 @@ def _study(args) -> int:
     out = args.out or str(Path("studies") / (re.sub(r"[^A-Za-z0-9._-]+", "-", spec.name).strip("-") or "study"))
     kernel_set = args.backend or backend.fastest()
     tasks = spec.tasks()
-    where = args.scheduler or f"a local cluster of {args.workers or os.cpu_count()} workers"
-    print(f"scratchgan study: {len(tasks)} runs ({len({t.method for t in tasks})} methods x "
-          f"{len(spec.seeds)} seeds) on {where}, backend {kernel_set} -> {out}", flush=True)
+
+    def counted(count, noun):
+        return f"{count} {noun}{'s' if count != 1 else ''}"
+
+    workers = args.workers or os.cpu_count()
+    where = args.scheduler or f"a local cluster of {counted(workers, 'worker')}"
+    print(f"scratchgan study: {counted(len(tasks), 'run')} ({counted(len({t.method for t in tasks}), 'method')} x "
+          f"{counted(len(spec.seeds), 'seed')}) on {where}, backend {kernel_set} -> {out}", flush=True)
     args.run_dir = out
     rows = study.run_study(spec, out, scheduler=args.scheduler, workers=args.workers, retry_failed=args.retry_failed,
                            kernel_set=kernel_set, progress=not args.no_progress)

@@ -84,7 +84,8 @@ def read_table(out):
         return list(csv.DictReader(stream))
 
 
-def test_a_toy_study_on_a_local_cluster_writes_a_complete_table_and_its_figures(spec_file, finished, monkeypatch):
+def test_a_toy_study_on_a_local_cluster_writes_a_complete_table_and_its_figures(spec_file, finished, monkeypatch,
+                                                                                 capsys):
     out = finished  # the shared study, run on a LocalCluster of 2 workers
     table = read_table(out)
     assert [(row["method"], row["seed"], row["status"]) for row in table] == [
@@ -100,7 +101,10 @@ def test_a_toy_study_on_a_local_cluster_writes_a_complete_table_and_its_figures(
     # a second invocation starts no cluster and trains nothing
     monkeypatch.setattr(execute, "start_client", lambda *a: pytest.fail("started a cluster for a finished study"))
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("step_*.npz")}
-    assert run_study(spec_file, out) == 0
+    capsys.readouterr()
+    assert cli.main(["study", str(spec_file), "--out", str(out), "--workers", "1", "--backend", "numpy",
+                     "--no-progress"]) == 0
+    assert "4 runs (2 methods x 2 seeds) on a local cluster of 1 worker," in capsys.readouterr().out
     assert stamps == {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("step_*.npz")}
 
 
