@@ -137,10 +137,10 @@ def plot_snapshots(path, snapshots, real, title="samples over training", modes=N
     count = len(snapshots)
     figure = Figure(figsize=(0.15 + 2.6 * count, 3.4))
     # square panels of 2.1 inches, 0.5 inches apart (room for the tick labels of the next one)
-    axes = [[figure.add_axes(_inches(figure, 0.6 + 2.6 * index, 0.55, 2.1, 2.1)) for index in range(count)]]
+    panels = [figure.add_axes(_inches(figure, 0.6 + 2.6 * index, 0.55, 2.1, 2.1)) for index in range(count)]
     if real.shape[1] == 2:
         low, high = _square_extent(real if modes is None else numpy.concatenate([real, modes]), pad=0.3)
-    for panel, (step, fake) in zip(axes[0], snapshots):
+    for panel, (step, fake) in zip(panels, snapshots):
         _scatter_or_hist(panel, real, fake, bins=40, modes=modes)
         panel.set_title(f"step {step}", fontsize=10)
         if real.shape[1] == 2:
@@ -150,7 +150,7 @@ def plot_snapshots(path, snapshots, real, title="samples over training", modes=N
             panel.set_xlabel("$x_1$", fontsize=9)
         panel.tick_params(labelsize=7)
     if real.shape[1] == 2:
-        axes[0][0].set_ylabel("$x_2$", fontsize=9)
+        panels[0].set_ylabel("$x_2$", fontsize=9)
     figure.suptitle(title, y=0.97)
     files.save_figure(figure, path, dpi=100)
 

@@ -204,8 +204,6 @@ def browser(tmp_path_factory):
     devtools.close()
 
 
-
-
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory):
     return tmp_path_factory.mktemp("docs-browser-screenshots")

@@ -122,6 +122,8 @@ def _has_search(spec: Spec) -> bool:
 
 # -- figures ----------------------------------------------------------------------------------------------
 LABEL_WIDTH = 24  # characters per line of a method's name under its box
+
+
 def box_figure(path, done, metric, title):
     import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg
 
