@@ -16,10 +16,12 @@ Where the time goes, and what each kernel removes (benchmarks/profile_w2.py):
 * Elementwise chains a GAN step runs on every activation (leaky ReLU and its
   gradient, batch-norm statistics and normalisation, the Adam update) are fused into
   one pass each instead of one NumPy temporary per operator.
-* Two optional kernels have no NumPy twin of their own: ``conv2d_keeping_columns``
+* Three optional kernels have no NumPy twin of their own: ``conv2d_keeping_columns``
   returns conv2d's output with the im2col columns it built, and
   ``conv2d_weight_from_columns`` computes the weight gradient from them, so a forward's
-  columns are built once per step (tested against conv2d and conv2d_weight's references).
+  columns are built once per step; ``conv2d_and_weight`` computes conv2d and the weight
+  gradient of the same input from one build of its columns (a transposed convolution's
+  backward). All are tested against conv2d's and conv2d_weight's references.
 
 Threads: the GEMMs run on BLAS's threads; the Numba kernels are serial. Measured on the
 2-core benchmark machine, ``parallel=True`` loops did not pay: Numba's OpenMP pool and
@@ -247,9 +249,39 @@ def swap_leading_axes(a):
     return out
 
 
+@njit(**_JIT)
+def _planes_to_pixels(x, out, tile):
+    """out[b, q, c] = x[b, c, q] in (tile x tile) blocks: each block reads ``tile`` runs of its
+    planes and writes ``tile`` runs of pixel rows, and both stay in L1 while it does."""
+    n, c, p = x.shape
+    for b in range(n):
+        for c0 in range(0, c, tile):
+            c1 = min(c0 + tile, c)
+            for p0 in range(0, p, tile):
+                p1 = min(p0 + tile, p)
+                for k in range(c0, c1):
+                    for q in range(p0, p1):
+                        out[b, q, k] = x[b, k, q]
+
+
+# NumPy's strided copy reads one value per plane for each pixel; with planes of 4 KiB (32x32
+# float32) the C values of a pixel fall on the same few cache sets and evict each other. Timed
+# right after a GEMM, as in a layer (BLAS's threads still spinning; medians of 12 alternating
+# calls, 2-core AMD EPYC, avx2): (64, 64, 32, 32) 14.1 ms in NumPy against 10.0 in blocks,
+# (64, 32, 64, 64) 22.6 against 13.4, but (64, 128, 16, 16) 3.1 against 4.4, so smaller planes
+# keep NumPy's copy
+BLOCKED_PLANE = 1024
+
+
 def to_nhwc(x):
-    """(N, C, H, W) -> a C-contiguous (N, H, W, C) copy (NumPy's strided copy is the fastest here)."""
-    return numpy.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    """(N, C, H, W) -> a C-contiguous (N, H, W, C) array: x's own memory (a view) when x is
+    channels-last, else a copy."""
+    n, c, h, w = x.shape
+    if channels_last(x) or h * w < BLOCKED_PLANE or c < FEW_CHANNELS:
+        return numpy.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    out = numpy.empty((n, h, w, c), dtype=x.dtype)
+    _planes_to_pixels(numpy.ascontiguousarray(x).reshape(n, c, h * w), out.reshape(n, h * w, c), 32)
+    return out
 
 
 def channels_last(x) -> bool:
@@ -352,10 +384,21 @@ KEEP_COLUMNS_BYTES = COLUMN_BYTES
 def conv2d_keeping_columns(x, w, stride, padding, dilation):
     """``conv2d``, and the im2col columns it built when they are small enough to keep for the
     weight gradient (``conv2d_weight_from_columns``); None otherwise."""
-    return _conv2d(x, w, stride, padding, dilation, keep_columns=True)
+    return _conv2d(x, w, stride, padding, dilation, keep_columns=True)[:2]
 
 
-def _conv2d(x, w, stride, padding, dilation, keep_columns):
+def conv2d_and_weight(x, w, gy, stride, padding, dilation):
+    """(``conv2d(x, w)``, ``conv2d_weight(x, gy)``) from one build of x's im2col columns: a
+    transposed convolution's backward needs both for the same x (its output gradient), dx =
+    conv2d(g, w) and dw = conv2d_weight(g, x). A layer whose columns are built a batch slice at
+    a time runs both GEMMs on each slice while it is warm, instead of building the slices twice
+    (tested against conv2d's and conv2d_weight's references)."""
+    y, _, dw = _conv2d(x, w, stride, padding, dilation, keep_columns=False, gy=gy)
+    return y, dw
+
+
+def _conv2d(x, w, stride, padding, dilation, keep_columns, gy=None):
+    """(y, kept columns or None, and conv2d_weight(x, gy) from the same columns when gy is given)."""
     n, c, h, wd = x.shape
     out_channels, _, kh, kw = w.shape
     ho = _conv_size(h, kh, stride[0], padding[0], dilation[0])
@@ -367,13 +410,41 @@ def _conv2d(x, w, stride, padding, dilation, keep_columns):
         cols = im2col_channel_major(x, (kh, kw), stride, padding, dilation, (ho, wo))
         w_matrix = numpy.ascontiguousarray(w, dtype=dtype).reshape(out_channels, -1)
         numpy.matmul(cols.T, w_matrix.T, out=out.reshape(-1, out_channels))
-        return nchw_view(out), _kept(cols, keep_columns)
+        dw = None if gy is None else _conv2d_weight(x.shape, None, cols, gy, (kh, kw), stride, padding, dilation)
+        return nchw_view(out), _kept(cols, keep_columns), dw
     x_nhwc, w_rows = to_nhwc(x), _kernel_rows(w, dtype)
+    weight = None if gy is None else _WeightSums(gy, dtype)
     slices = _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize)
     for start, stop in slices:
         cols = im2col_nhwc(x_nhwc[start:stop], (kh, kw), stride, padding, dilation, (ho, wo))
         numpy.matmul(cols, w_rows.T, out=out[start:stop].reshape(-1, out_channels))
-    return nchw_view(out), _kept(cols, keep_columns and len(slices) == 1)
+        if weight is not None:
+            weight.add(start * ho * wo, stop * ho * wo, cols)
+    dw = None if weight is None else weight.result(kh, kw, c)
+    return nchw_view(out), _kept(cols, keep_columns and len(slices) == 1), dw
+
+
+class _WeightSums:
+    """dw = sum over batch slices of gy (O, rows of the slice) @ cols (rows, kh kw C), the NHWC
+    weight gradient accumulated slice by slice; ``result`` reorders it to (O, C, kh, kw)."""
+
+    def __init__(self, gy, dtype):
+        self.gy_channels = channel_rows(gy.astype(dtype, copy=False))  # (O, N Ho Wo), a view if channels-last
+        self.sums = self.part = None
+
+    def add(self, first, last, cols):
+        rows = self.gy_channels[:, first:last]
+        if self.sums is None:
+            self.sums = numpy.matmul(rows, cols)
+            return
+        if self.part is None:
+            self.part = numpy.empty_like(self.sums)
+        numpy.matmul(rows, cols, out=self.part)
+        self.sums += self.part
+
+    def result(self, kh, kw, c):
+        out_channels = self.sums.shape[0]
+        return numpy.ascontiguousarray(self.sums.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2))
 
 
 def _kept(cols, keep):
@@ -439,7 +510,6 @@ def _conv2d_weight(x_shape, x, columns, gy, kernel_size, stride, padding, dilati
     out_channels, ho, wo = gy.shape[1:]
     kh, kw = kernel_size
     dtype = numpy.result_type(gy, x if x is not None else columns)
-    gy_channels = channel_rows(gy.astype(dtype, copy=False))  # (O, N Ho Wo), a view if channels-last
     few = c < FEW_CHANNELS
     if columns is not None:
         expected = (c * kh * kw, n * ho * wo) if few else (n * ho * wo, kh * kw * c)
@@ -456,19 +526,17 @@ def _conv2d_weight(x_shape, x, columns, gy, kernel_size, stride, padding, dilati
         # with two, OpenBLAS splits its tiny (C kh kw, O) output and K = N Ho Wo runs serially:
         # 46-650 ms against 17-35 ms for W3's Conv(3, 64) on the shared 2-core machine
         dw = numpy.empty((out_channels, c * kh * kw), dtype=dtype)
-        numpy.matmul(gy_channels, cols.T, out=dw)
+        numpy.matmul(channel_rows(gy.astype(dtype, copy=False)), cols.T, out=dw)
         return dw.reshape(out_channels, c, kh, kw)
+    weight = _WeightSums(gy, dtype)
     if columns is not None:
-        dw = numpy.matmul(gy_channels, columns)
+        weight.add(0, n * ho * wo, columns)
     else:
-        dw = numpy.zeros((out_channels, kh * kw * c), dtype=dtype)
         x_nhwc = to_nhwc(x)
-        part = numpy.empty_like(dw)
         for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
             cols = im2col_nhwc(x_nhwc[start:stop], kernel_size, stride, padding, dilation, (ho, wo))
-            numpy.matmul(gy_channels[:, start * ho * wo:stop * ho * wo], cols, out=part)
-            dw += part
-    return numpy.ascontiguousarray(dw.reshape(out_channels, kh, kw, c).transpose(0, 3, 1, 2))
+            weight.add(start * ho * wo, stop * ho * wo, cols)
+    return weight.result(kh, kw, c)
 
 
 # -- fused elementwise chains -------------------------------------------------------------------
@@ -578,18 +646,19 @@ def _batch_norm_backward(g, x, weight, mean, invstd, dx, dweight, dbias, first, 
 @njit(**_JIT_SUMS)
 def _batch_norm_train_rows(x, weight, bias, eps, y, mean, var, first, last):
     """BatchNorm1d on x (N, C), channels [first, last): the same sums, row by row so that memory
-    is read in order."""
+    is read in order. The per-channel sums are in x's dtype, as NumPy's references sum along
+    axis 0 (float64 sums of float32 rows, converted at every add, took 1.4x as long)."""
     n, channels = x.shape
-    totals = numpy.zeros(channels)
+    totals = numpy.zeros(channels, x.dtype)
     for b in range(n):
         for c in range(first, last):
             totals[c] += x[b, c]
     for c in range(first, last):
         mean[c] = totals[c] / n
-    squares = numpy.zeros(channels)
+    squares = numpy.zeros(channels, x.dtype)
     for b in range(n):
         for c in range(first, last):
-            d = x[b, c] - totals[c] / n
+            d = x[b, c] - mean[c]
             squares[c] += d * d
     scale = numpy.empty_like(mean)
     for c in range(first, last):
@@ -602,20 +671,27 @@ def _batch_norm_train_rows(x, weight, bias, eps, y, mean, var, first, last):
 
 @njit(**_JIT_SUMS)
 def _batch_norm_backward_rows(g, x, weight, mean, invstd, dx, dweight, dbias, first, last):
+    """The backward of ``_batch_norm_train_rows``: sums in x's dtype, and the per-channel factors
+    of dx (gamma / sigma, dbias / n, dweight / (n sigma)) computed once, not per element."""
     n, channels = x.shape
-    sum_g = numpy.zeros(channels)
-    sum_g_xhat = numpy.zeros(channels)
+    sum_g = numpy.zeros(channels, x.dtype)
+    sum_g_xhat = numpy.zeros(channels, x.dtype)
     for b in range(n):
         for c in range(first, last):
             sum_g[c] += g[b, c]
             sum_g_xhat[c] += g[b, c] * ((x[b, c] - mean[c]) * invstd[c])
+    scale = numpy.empty_like(mean)
+    mean_g = numpy.empty_like(mean)
+    slope = numpy.empty_like(mean)
     for c in range(first, last):
         dbias[c] = sum_g[c]
         dweight[c] = sum_g_xhat[c]
+        scale[c] = weight[c] * invstd[c]
+        mean_g[c] = dbias[c] / n
+        slope[c] = invstd[c] * (dweight[c] / n)
     for b in range(n):
         for c in range(first, last):
-            x_hat = (x[b, c] - mean[c]) * invstd[c]
-            dx[b, c] = weight[c] * invstd[c] * (g[b, c] - dbias[c] / n - x_hat * (dweight[c] / n))
+            dx[b, c] = scale[c] * (g[b, c] - mean_g[c] - (x[b, c] - mean[c]) * slope[c])
 
 
 def _by_channels(kernel, channels, args, nbytes):
@@ -902,6 +978,7 @@ def warm_up(dtype=numpy.float32) -> float:
         _, mean, var = batch_norm_train(a, ones, ones, 1e-5)
         batch_norm_backward(a, a, ones, mean, 1 / numpy.sqrt(var + dtype(1e-5)))
     leaky_relu_grad(x, leaky_relu(x, 0.2), 0.2)
+    _planes_to_pixels(x.reshape(2, 16, 16), numpy.empty((2, 16, 16), dtype=dtype), 32)  # to_nhwc's blocks
     adam_update(x, x, x.copy(), x.copy(), 0.5, 0.999, 1e-3, 1.0, 1e-8)
     return time.perf_counter() - started
 
@@ -923,4 +1000,5 @@ KERNELS: dict = {
     "conv2d_weight": conv2d_weight,
     "conv2d_keeping_columns": conv2d_keeping_columns,
     "conv2d_weight_from_columns": conv2d_weight_from_columns,
+    "conv2d_and_weight": conv2d_and_weight,
 }

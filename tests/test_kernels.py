@@ -99,6 +99,23 @@ def test_columns_kept_by_the_forward_give_the_weight_gradient(case, dtype, data)
     assert_twin(dw, conv.conv2d_weight_array(x, gy, geometry.kernel_size, *options), dtype, scale=scale)
 
 
+@given(st.integers(1, 3), st.sampled_from([1, 3, numba_cpu.FEW_CHANNELS, 40]),
+       st.sampled_from([(32, 32), (30, 36), (64, 17), (5, 5)]), DTYPES)
+def test_to_nhwc_is_the_transpose_in_every_path(n, c, size, dtype):
+    """NumPy's copy below BLOCKED_PLANE pixels or FEW_CHANNELS channels, blocks above; a view of a
+    channels-last array."""
+    x = numpy.arange(n * c * size[0] * size[1], dtype=dtype).reshape((n, c) + size)
+    expected = x.transpose(0, 2, 3, 1)
+    numpy.testing.assert_array_equal(numba_cpu.to_nhwc(x), expected)
+    assert numba_cpu.to_nhwc(x).flags.c_contiguous
+    wide = numpy.zeros((n, 2 * c) + size, dtype=dtype)
+    wide[:, ::2] = x
+    strided = wide[:, ::2]  # not contiguous
+    numpy.testing.assert_array_equal(numba_cpu.to_nhwc(strided), expected)
+    nhwc = numpy.ascontiguousarray(expected)
+    assert numpy.shares_memory(numba_cpu.to_nhwc(numba_cpu.nchw_view(nhwc)), nhwc)
+
+
 def test_columns_are_kept_only_when_built_in_one_small_piece(monkeypatch):
     x = numpy.ones((4, 16, 6, 6), numpy.float32)
     w = numpy.ones((8, 16, 3, 3), numpy.float32)
@@ -112,6 +129,45 @@ def test_columns_are_kept_only_when_built_in_one_small_piece(monkeypatch):
     with pytest.raises(ValueError, match="conv2d_weight_from_columns: columns of shape"):
         numba_cpu.conv2d_weight_from_columns(numpy.ones((3, 3), numpy.float32), x.shape,
                                              numpy.ones((4, 8, 6, 6), numpy.float32), (3, 3), *options)
+
+
+@given(geometries(), DTYPES, st.booleans(), st.data())
+def test_conv2d_and_weight_give_conv2d_and_its_weight_gradient(case, dtype, sliced, data):
+    """One build of x's columns for both products, in one piece or a batch slice at a time."""
+    geometry, c, o = case
+    x = random_array(data, (geometry.batch, c) + geometry.size, dtype)
+    w = random_array(data, (o, c) + geometry.kernel_size, dtype)
+    gy = random_array(data, (geometry.batch, o) + geometry.output_size, dtype)
+    options = (geometry.stride, geometry.padding, geometry.dilation)
+    row_bytes = numpy.prod(geometry.output_size) * numpy.prod(geometry.kernel_size) * c * dtype().itemsize
+    with pytest.MonkeyPatch.context() as patch:
+        if sliced:  # one image per slice
+            patch.setattr(numba_cpu, "COLUMN_BYTES", int(row_bytes))
+        y, dw = numba_cpu.conv2d_and_weight(x, w, gy, *options)
+    assert_twin(y, conv.conv2d_array(x, w, *options), dtype, scale=c)
+    scale = geometry.batch * numpy.prod(geometry.output_size)
+    assert_twin(dw, conv.conv2d_weight_array(x, gy, geometry.kernel_size, *options), dtype, scale=scale)
+
+
+def test_a_transposed_convolution_backward_builds_its_columns_once(restore_backend, monkeypatch):
+    """Without create_graph, dx and dw of ConvTranspose2d come from conv2d_and_weight (one im2col
+    of g per slice) and equal the two primitives' results; with it, they stay differentiable."""
+    sg.set_backend("numba")
+    rng = numpy.random.default_rng(0)
+    x = sg.Tensor(rng.standard_normal((3, 20, 4, 4)), requires_grad=True)
+    w = sg.Tensor(rng.standard_normal((20, 18, 4, 4)), requires_grad=True)
+    g = rng.standard_normal((3, 18, 8, 8))
+    monkeypatch.setattr(numba_cpu, "COLUMN_BYTES", 16 * 16 * 18 * 8)  # one image per slice
+    builds = []
+    im2col = numba_cpu.im2col_nhwc
+    monkeypatch.setattr(numba_cpu, "im2col_nhwc", lambda *args: builds.append(1) or im2col(*args))
+    sg.conv_transpose2d(x, w, stride=2, padding=1).backward(sg.Tensor(g))
+    assert len(builds) == 3  # once per image, for dx and dw together
+    dx, dw = sg.grad(sg.conv_transpose2d(x, w, stride=2, padding=1), [x, w], [sg.Tensor(g)],
+                              create_graph=True)
+    assert dx.requires_grad and dw.requires_grad
+    numpy.testing.assert_allclose(x.grad.data, dx.data, rtol=1e-12)
+    numpy.testing.assert_allclose(w.grad.data, dw.data, rtol=1e-12)
 
 
 def test_a_conv2d_node_keeps_columns_only_when_its_weight_gradient_can_be_asked_for(restore_backend):
@@ -208,7 +264,7 @@ def test_adam_update_keeps_a_scalar_parameters_moments_scalar():
 def test_every_kernel_has_a_numpy_twin_tested_here():
     tested = {"conv2d", "conv_transpose2d", "conv2d_weight", "batch_norm_train",
               "batch_norm_backward", "leaky_relu", "leaky_relu_grad", "adam_update",
-              "conv2d_keeping_columns", "conv2d_weight_from_columns", "pairwise_l1", "pairwise_sign_contract",
+              "conv2d_keeping_columns", "conv2d_weight_from_columns", "conv2d_and_weight", "pairwise_l1", "pairwise_sign_contract",
               "pairwise_sign_dot", "pairwise_l1_closeness", "pairwise_l1_closeness_grad",
               "pairwise_l1_closeness_grad_backward"}
     assert set(numba_cpu.KERNELS) == tested

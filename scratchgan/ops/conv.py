@@ -29,7 +29,9 @@ The 1-d forms ``conv1d`` and ``conv_transpose1d`` are the 2-d ones on (N, C, 1, 
 from __future__ import annotations
 
 from scratchgan import backend
+from scratchgan.autograd import grad_mode
 from scratchgan.autograd.function import Function
+from scratchgan.autograd.tensor import Tensor
 from scratchgan.ops import shape as shape_ops
 from scratchgan.ops._common import as_tensor, pair
 from scratchgan.ops.linalg import check_same_dtype, matmul_array
@@ -229,21 +231,14 @@ class Conv2d(Function):
     the G channel blocks is its own convolution, and the VJPs are taken with the same G."""
 
     groups = 1
-    columns_sink = None  # a dict that receives the forward's im2col columns (ConvTranspose2d.backward's)
 
     def forward(self, x, w, b=None):
         if self.groups > 1:
             y = grouped_conv2d(x, w, self.stride, self.padding, self.dilation, self.groups)
             return _add_bias(y, b)
-        wanted = self.needs_input_grad[1] or self.columns_sink is not None
-        keeping = backend.kernel("conv2d_keeping_columns", None) if wanted else None
+        keeping = backend.kernel("conv2d_keeping_columns", None) if self.needs_input_grad[1] else None
         if keeping is not None:  # a kernel set that can hand its im2col columns to the weight gradient
-            y, columns = keeping(x, w, self.stride, self.padding, self.dilation)
-            if self.needs_input_grad[1]:
-                self.columns = columns
-            if self.columns_sink is not None:
-                self.columns_sink["columns"] = columns
-                self.columns_sink = None  # handed over: the node keeps no second reference to them
+            y, self.columns = keeping(x, w, self.stride, self.padding, self.dilation)
         else:
             y = backend.kernel("conv2d", conv2d_array)(x, w, self.stride, self.padding, self.dilation)
         return _add_bias(y, b)
@@ -283,18 +278,23 @@ class ConvTranspose2d(Function):
         return _add_bias(impl(x, w, self.stride, self.padding, self.output_padding, self.dilation), b)
 
     def backward(self, g):
-        """dx and dw both read g's im2col columns (the same geometry): the first hands them to
-        the second when the kernel set keeps columns (``Conv2d.columns_sink``)."""
+        """dx and dw both read g's im2col columns (the same geometry). Without create_graph a
+        kernel set's optional ``conv2d_and_weight`` computes both from one build of them
+        (the Tensors it returns have no graph, which is all a first-order backward needs);
+        otherwise each is its primitive, differentiable again."""
         x, w = self.inputs[:2]
         grad_x = grad_w = None
-        sink = {} if self.needs_input_grad[0] and self.needs_input_grad[1] else None
-        if self.needs_input_grad[0]:
+        both = self.needs_input_grad[0] and self.needs_input_grad[1] and self.groups == 1
+        fused = backend.kernel("conv2d_and_weight", None) if both and not grad_mode.is_grad_enabled() else None
+        if fused is not None:
+            grad_x, grad_w = (Tensor(a) for a in fused(g.data, w.data, x.data, self.stride, self.padding,
+                                                       self.dilation))
+        if self.needs_input_grad[0] and grad_x is None:
             grad_x = Conv2d.apply(g, w, stride=self.stride, padding=self.padding,
-                                  dilation=self.dilation, groups=self.groups, columns_sink=sink)
-        if self.needs_input_grad[1]:
+                                  dilation=self.dilation, groups=self.groups)
+        if self.needs_input_grad[1] and grad_w is None:
             grad_w = Conv2dWeight.apply(g, x, kernel_size=w.shape[2:], stride=self.stride,
-                                        padding=self.padding, dilation=self.dilation,
-                                        groups=self.groups, columns=(sink or {}).get("columns"))
+                                        padding=self.padding, dilation=self.dilation, groups=self.groups)
         if len(self._inputs) == 2:
             return grad_x, grad_w
         return grad_x, grad_w, _bias_grad(g) if self.needs_input_grad[2] else None
