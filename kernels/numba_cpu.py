@@ -382,8 +382,12 @@ KEEP_COLUMNS_BYTES = COLUMN_BYTES
 
 
 def conv2d_keeping_columns(x, w, stride, padding, dilation):
-    """``conv2d``, and the im2col columns it built when they are small enough to keep for the
-    weight gradient (``conv2d_weight_from_columns``); None otherwise."""
+    """``conv2d``, and what the weight gradient (``conv2d_weight_from_columns``) can start from:
+    the im2col columns it built when they were built in one piece small enough to keep;
+    otherwise the NHWC copy of an NCHW x it made for them (x's size, a quarter of the columns'
+    for a 4x4 stride-2 kernel: transposing x again took as long as building two slices of
+    columns for W3's Conv(64, 128) at 32x32), or None when x is channels-last (it is its own
+    NHWC view)."""
     return _conv2d(x, w, stride, padding, dilation, keep_columns=True)[:2]
 
 
@@ -421,7 +425,10 @@ def _conv2d(x, w, stride, padding, dilation, keep_columns, gy=None):
         if weight is not None:
             weight.add(start * ho * wo, stop * ho * wo, cols)
     dw = None if weight is None else weight.result(kh, kw, c)
-    return nchw_view(out), _kept(cols, keep_columns and len(slices) == 1), dw
+    kept = _kept(cols, keep_columns and len(slices) == 1)
+    if keep_columns and kept is None and not numpy.may_share_memory(x_nhwc, x):
+        kept = x_nhwc
+    return nchw_view(out), kept, dw
 
 
 class _WeightSums:
@@ -511,13 +518,19 @@ def _conv2d_weight(x_shape, x, columns, gy, kernel_size, stride, padding, dilati
     kh, kw = kernel_size
     dtype = numpy.result_type(gy, x if x is not None else columns)
     few = c < FEW_CHANNELS
-    if columns is not None:
+    x_nhwc = None
+    if columns is not None and columns.ndim == 4 and not few:  # the forward's NHWC copy of x
+        if columns.shape != (n, *x_shape[2:], c):
+            raise ValueError(f"conv2d_weight_from_columns: an NHWC input of shape {columns.shape}, expected "
+                             f"{(n, *x_shape[2:], c)} for an input of shape {tuple(x_shape)}")
+        x_nhwc, columns = columns.astype(dtype, copy=False), None
+    elif columns is not None:
         expected = (c * kh * kw, n * ho * wo) if few else (n * ho * wo, kh * kw * c)
         if columns.shape != expected:
             raise ValueError(f"conv2d_weight_from_columns: columns of shape {columns.shape}, expected "
                              f"{expected} for an input of shape {tuple(x_shape)}")
         columns = columns.astype(dtype, copy=False)
-    else:
+    elif x_nhwc is None:
         x = x.astype(dtype, copy=False)
     if few:
         cols = columns if columns is not None else \
@@ -532,7 +545,7 @@ def _conv2d_weight(x_shape, x, columns, gy, kernel_size, stride, padding, dilati
     if columns is not None:
         weight.add(0, n * ho * wo, columns)
     else:
-        x_nhwc = to_nhwc(x)
+        x_nhwc = to_nhwc(x) if x_nhwc is None else x_nhwc
         for start, stop in _batch_slices(n, ho * wo * kh * kw * c * dtype.itemsize):
             cols = im2col_nhwc(x_nhwc[start:stop], kernel_size, stride, padding, dilation, (ho, wo))
             weight.add(start * ho * wo, stop * ho * wo, cols)

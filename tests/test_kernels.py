@@ -116,16 +116,25 @@ def test_to_nhwc_is_the_transpose_in_every_path(n, c, size, dtype):
     assert numpy.shares_memory(numba_cpu.to_nhwc(numba_cpu.nchw_view(nhwc)), nhwc)
 
 
-def test_columns_are_kept_only_when_built_in_one_small_piece(monkeypatch):
+def test_columns_are_kept_when_built_in_one_small_piece_else_the_nhwc_copy_of_x(monkeypatch):
     x = numpy.ones((4, 16, 6, 6), numpy.float32)
     w = numpy.ones((8, 16, 3, 3), numpy.float32)
     options = ((1, 1), (1, 1), (1, 1))
     assert numba_cpu.conv2d_keeping_columns(x, w, *options)[1].shape == (4 * 36, 9 * 16)
     monkeypatch.setattr(numba_cpu, "COLUMN_BYTES", 36 * 9 * 16 * 4)  # one image per slice
-    assert numba_cpu.conv2d_keeping_columns(x, w, *options)[1] is None
+    kept = numba_cpu.conv2d_keeping_columns(x, w, *options)[1]  # the NHWC copy of x it made instead
+    numpy.testing.assert_array_equal(kept, x.transpose(0, 2, 3, 1))
+    gy = numpy.random.default_rng(0).standard_normal((4, 8, 6, 6)).astype(numpy.float32)
+    numpy.testing.assert_allclose(numba_cpu.conv2d_weight_from_columns(kept, x.shape, gy, (3, 3), *options),
+                                  numba_cpu.conv2d_weight(x, gy, (3, 3), *options), rtol=1e-6)
+    with pytest.raises(ValueError, match="an NHWC input of shape"):
+        numba_cpu.conv2d_weight_from_columns(kept[:, :5], x.shape, gy, (3, 3), *options)
+    channels_last = numba_cpu.nchw_view(numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    assert numba_cpu.conv2d_keeping_columns(channels_last, w, *options)[1] is None  # its own NHWC view
     monkeypatch.undo()
     monkeypatch.setattr(numba_cpu, "KEEP_COLUMNS_BYTES", 4 * 36 * 9 * 16 * 4)  # not below the limit
-    assert numba_cpu.conv2d_keeping_columns(x, w, *options)[1] is None
+    assert numba_cpu.conv2d_keeping_columns(x, w, *options)[1].shape == (4, 6, 6, 16)
+    assert numba_cpu.conv2d_keeping_columns(channels_last, w, *options)[1] is None
     with pytest.raises(ValueError, match="conv2d_weight_from_columns: columns of shape"):
         numba_cpu.conv2d_weight_from_columns(numpy.ones((3, 3), numpy.float32), x.shape,
                                              numpy.ones((4, 8, 6, 6), numpy.float32), (3, 3), *options)

@@ -303,8 +303,9 @@ class ConvTranspose2d(Function):
 class Conv2dWeight(Function):
     """w' = conv2d_weight(x, y);  dx = conv_transpose2d(y, g),  dy = conv2d(x, g).
 
-    ``columns``: x's im2col columns kept by the forward Conv2d (a kernel set's own layout),
-    or None; the kernel set that made them reads them instead of building them again.
+    ``columns``: what the forward Conv2d kept for this gradient (x's im2col columns, or an
+    array they are built from faster than from x, in a kernel set's own layout), or None; the
+    kernel set that made them reads them instead of building them from x.
     ``groups`` as for Conv2d: w' has shape (O, C / groups, kh, kw)."""
 
     columns = None
