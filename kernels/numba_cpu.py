@@ -530,7 +530,7 @@ def _conv2d_weight(x_shape, x, columns, gy, kernel_size, stride, padding, dilati
             raise ValueError(f"conv2d_weight_from_columns: columns of shape {columns.shape}, expected "
                              f"{expected} for an input of shape {tuple(x_shape)}")
         columns = columns.astype(dtype, copy=False)
-    elif x_nhwc is None:
+    else:
         x = x.astype(dtype, copy=False)
     if few:
         cols = columns if columns is not None else \
