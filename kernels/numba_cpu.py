@@ -997,8 +997,15 @@ def warm_up(dtype=numpy.float32) -> float:
         _, mean, var = batch_norm_train(a, ones, ones, 1e-5)
         batch_norm_backward(a, a, ones, mean, 1 / numpy.sqrt(var + dtype(1e-5)))
     leaky_relu_grad(x, leaky_relu(x, 0.2), 0.2)
+    conv_transpose2d(nchw_view(to_nhwc(x)), numpy.ones((16, 1, 3, 3), dtype=dtype), (1, 1), (1, 1), (0, 0),
+                     (1, 1))  # few output channels from a channels-last input (_col2im_pixels_to_nchw)
     _planes_to_pixels(x.reshape(2, 16, 16), numpy.empty((2, 16, 16), dtype=dtype), 32)  # to_nhwc's blocks
     adam_update(x, x, x.copy(), x.copy(), 0.5, 0.999, 1e-3, 1.0, 1e-8)
+    m, g = numpy.ones((2, 4, 3), dtype=dtype), numpy.ones((2, 4), dtype=dtype)  # minibatch discrimination's
+    _, closeness = pairwise_l1_closeness(m)
+    pairwise_l1_closeness_grad(m, g, closeness)
+    pairwise_l1_closeness_grad_backward(m, g, closeness, m)
+    pairwise_sign_dot(m, pairwise_sign_contract(m, closeness))
     return time.perf_counter() - started
 
 

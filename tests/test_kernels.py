@@ -342,6 +342,18 @@ def test_warm_up_compiles_the_active_set_and_reports_its_seconds():
     assert isinstance(seconds, float) and seconds > 0.0
 
 
+def test_warm_up_compiles_every_numba_kernel():
+    """In a fresh process (here earlier tests have compiled most of them), so that no training
+    step compiles one: every njit function of the set has a signature after warm_up()."""
+    script = ("import numba, scratchgan as sg; sg.set_backend('numba'); "
+              "from scratchgan.kernels import numba_cpu as k; k.warm_up(); "
+              "print([n for n, f in vars(k).items() if isinstance(f, numba.core.registry.CPUDispatcher) "
+              "and not f.signatures and n not in ('_sign', '_sign_contract_row')])")  # compiled into their callers
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def as_channels_last(array):
     """The same values with NHWC memory (PyTorch's channels_last), the layout the NHWC paths return."""
     return numpy.ascontiguousarray(array.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
